@@ -1,0 +1,127 @@
+#include "stack/core/config.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <string_view>
+
+namespace shunt {
+
+namespace {
+using K = ConfigVar::Kind;
+constexpr int64_t kMax = INT64_MAX;
+#define INT_VAR(n, f, lo, hi, h) ConfigVar{n, K::kInt, &Config::f, nullptr, lo, hi, nullptr, h}
+#define STR_VAR(n, f, h) ConfigVar{n, K::kString, nullptr, &Config::f, 0, 0, nullptr, h}
+#define CHOICE_VAR(n, f, c, h) ConfigVar{n, K::kChoice, nullptr, &Config::f, 0, 0, c, h}
+const ConfigVar kVars[] = {
+    CHOICE_VAR("SHUNT_LOG_LEVEL", log_level, "error|warn|info|debug|trace", "Least severe message printed to stderr."),
+    INT_VAR("SHUNT_DEBUG", debug, 0, 1, "1: say for each socket whether it is offloaded and why."),
+    STR_VAR("SHUNT_PCAP", pcap, "Write every frame the stack sends and receives to this pcap file."),
+    STR_VAR("SHUNT_DEVICE", device, "Which NIC the stack drives and how, e.g. tap:shunt0."),
+    INT_VAR("SHUNT_SEED", seed, 0, kMax, "Seed of the stack's random numbers (ports, IDs, ISNs)."),
+    INT_VAR("SHUNT_BUFFERS", buffers, 64, 1 << 20, "Packet buffers in the pool (2 KiB each)."),
+    INT_VAR("SHUNT_SPIN_US", spin_us, 0, 10'000'000, "Microseconds a blocking call busy-polls before it sleeps."),
+    INT_VAR("SHUNT_ARP_TIMEOUT_MS", arp_timeout_ms, 1'000, 86'400'000, "How long a resolved ARP entry is trusted (ms)."),
+    INT_VAR("SHUNT_ARP_RETRY_MS", arp_retry_ms, 10, 60'000, "Interval between ARP/NDP solicitations while resolving (ms)."),
+    INT_VAR("SHUNT_ARP_RETRIES", arp_retries, 1, 16, "Solicitations sent before a neighbour is declared unreachable."),
+    INT_VAR("SHUNT_ARP_QUEUE", arp_queue, 1, 1024, "Packets held per neighbour while it is being resolved; more are dropped."),
+    INT_VAR("SHUNT_NDP_REACHABLE_MS", ndp_reachable_ms, 1'000, 3'600'000, "NDP REACHABLE time before re-confirmation (ms, RFC 4861)."),
+    INT_VAR("SHUNT_DAD_TRANSMITS", dad_transmits, 0, 10, "Duplicate address detection probes per IPv6 address (0 disables)."),
+    INT_VAR("SHUNT_REASM_TIMEOUT_MS", reasm_timeout_ms, 100, 120'000, "Time a partly reassembled datagram is kept (ms)."),
+    INT_VAR("SHUNT_REASM_MAX_BYTES", reasm_max_bytes, 0, 256 << 20, "Memory for all reassembly queues together (bytes)."),
+    INT_VAR("SHUNT_REASM_MAX_FRAGS", reasm_max_frags, 1, 1024, "Fragments accepted per datagram."),
+    INT_VAR("SHUNT_ICMP_RATE", icmp_rate, 0, 1'000'000, "ICMP errors sent per second at most (token bucket)."),
+    INT_VAR("SHUNT_ICMP_BURST", icmp_burst, 1, 100'000, "ICMP error burst size."),
+    INT_VAR("SHUNT_UDP_RCVBUF", udp_rcvbuf, 256, 1 << 30, "Default UDP receive buffer (bytes, like SO_RCVBUF)."),
+    INT_VAR("SHUNT_UDP_SNDBUF", udp_sndbuf, 256, 1 << 30, "Default UDP send buffer (bytes, like SO_SNDBUF)."),
+    INT_VAR("SHUNT_TTL", ttl, 1, 255, "Default IPv4 TTL and IPv6 hop limit."),
+};
+#undef INT_VAR
+#undef STR_VAR
+#undef CHOICE_VAR
+
+bool choice_ok(const char* choices, std::string_view v) {
+  std::string_view c(choices);
+  while (!c.empty()) {
+    size_t bar = c.find('|');
+    if (c.substr(0, bar) == v) return true;
+    if (bar == std::string_view::npos) break;
+    c.remove_prefix(bar + 1);
+  }
+  return false;
+}
+
+std::optional<std::string> set_var(Config& c, const ConfigVar& v, const std::string& value) {
+  switch (v.kind) {
+    case K::kInt: {
+      errno = 0;
+      char* end = nullptr;
+      long long n = std::strtoll(value.c_str(), &end, 10);
+      bool bad = value.empty() || errno != 0 || *end != '\0' || n < v.min || n > v.max;
+      if (bad) {
+        return std::string(v.name) + "=" + value + ": expected an integer in [" +
+               std::to_string(v.min) + ", " + std::to_string(v.max) + "]";
+      }
+      c.*(v.int_field) = n;
+      return std::nullopt;
+    }
+    case K::kChoice:
+      if (!choice_ok(v.choices, value)) {
+        return std::string(v.name) + "=" + value + ": expected one of " + v.choices;
+      }
+      c.*(v.str_field) = value;
+      return std::nullopt;
+    case K::kString:
+      if (value.size() > 4096) return std::string(v.name) + ": longer than 4096 characters";
+      c.*(v.str_field) = value;
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+std::span<const ConfigVar> config_vars() { return kVars; }
+
+ConfigResult load_config(const EnvLookup& lookup) {
+  ConfigResult r;
+  for (const auto& v : kVars) {
+    const char* s = lookup ? lookup(v.name) : std::getenv(v.name);
+    if (!s) continue;
+    if (auto err = set_var(r.config, v, s)) r.errors.push_back(*err);
+  }
+  return r;
+}
+
+std::optional<std::string> config_set(Config& c, const std::string& name, const std::string& value) {
+  for (const auto& v : kVars) {
+    if (name == v.name) return set_var(c, v, value);
+  }
+  return name + ": no such variable (see `shunt config`)";
+}
+
+std::string config_get(const Config& c, const ConfigVar& v) {
+  if (v.kind == K::kInt) return std::to_string(c.*(v.int_field));
+  return c.*(v.str_field);
+}
+
+std::string config_markdown() {
+  Config d;
+  std::string out = "| Variable | Default | Accepted | Meaning |\n|---|---|---|---|\n";
+  for (const auto& v : kVars) {
+    std::string range;
+    if (v.kind == K::kInt) {
+      range = "integer " + std::to_string(v.min) + " .. " + (v.max == kMax ? std::string("2^63-1") : std::to_string(v.max));
+    } else if (v.kind == K::kChoice) {
+      range = v.choices;
+      for (auto& ch : range) {
+        if (ch == '|') ch = ',';
+      }
+    } else {
+      range = "text";
+    }
+    std::string def = config_get(d, v);
+    out += std::string("| `") + v.name + "` | " + (def.empty() ? "(unset)" : "`" + def + "`") + " | " + range + " | " + v.help + " |\n";
+  }
+  return out;
+}
+
+}  // namespace shunt

@@ -1,0 +1,67 @@
+// Configuration from SHUNT_* environment variables. Every variable is in one table (kVars), which
+// also generates docs/config.md and `shunt config`. A bad value is reported as one line naming
+// the variable and the accepted range; loading never throws or exits.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace shunt {
+
+struct Config {
+  std::string log_level = "warn";
+  int64_t debug = 0;
+  std::string pcap;
+  std::string device;
+  int64_t seed = 1;
+  int64_t buffers = 4096;
+  int64_t spin_us = 100;
+  int64_t arp_timeout_ms = 60'000;
+  int64_t arp_retry_ms = 1'000;
+  int64_t arp_retries = 3;
+  int64_t arp_queue = 16;
+  int64_t ndp_reachable_ms = 30'000;
+  int64_t dad_transmits = 1;
+  int64_t reasm_timeout_ms = 30'000;
+  int64_t reasm_max_bytes = 4 << 20;
+  int64_t reasm_max_frags = 64;
+  int64_t icmp_rate = 1'000;
+  int64_t icmp_burst = 50;
+  int64_t udp_rcvbuf = 212'992;
+  int64_t udp_sndbuf = 212'992;
+  int64_t ttl = 64;
+};
+
+struct ConfigVar {
+  enum class Kind { kInt, kString, kChoice };
+  const char* name;
+  Kind kind;
+  int64_t Config::*int_field;
+  std::string Config::*str_field;
+  int64_t min, max;
+  const char* choices;  // '|'-separated, for kChoice
+  const char* help;
+};
+
+std::span<const ConfigVar> config_vars();
+
+struct ConfigResult {
+  Config config;
+  std::vector<std::string> errors;  // one line each; the config keeps defaults for those
+  bool ok() const { return errors.empty(); }
+};
+
+using EnvLookup = std::function<const char*(const char* name)>;
+// Reads every SHUNT_* variable through `lookup` (getenv by default) and validates it.
+ConfigResult load_config(const EnvLookup& lookup = nullptr);
+// Sets one variable by name; returns an error line or nullopt.
+std::optional<std::string> config_set(Config& c, const std::string& name, const std::string& value);
+// The value of a variable as text.
+std::string config_get(const Config& c, const ConfigVar& v);
+// The docs/config.md table.
+std::string config_markdown();
+
+}  // namespace shunt

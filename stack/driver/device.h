@@ -1,0 +1,41 @@
+// The contract between the stack and a NIC driver. It is the shape of a descriptor-ring NIC
+// (mlx5 is the reference): bursts of frames in and out, buffers from the stack's pool, and a
+// few capabilities. Drivers: tap/ (a Linux TAP interface), harness/ (the virtual-time link),
+// and later mlx5/, verbs/, afxdp/.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "stack/core/buffer.h"
+#include "stack/net/addr.h"
+
+namespace shunt {
+
+struct DeviceInfo {
+  std::string name;
+  MacAddr mac;
+  uint32_t mtu = 1500;          // largest IP packet the link carries
+  bool rx_checksum = false;     // sets PacketBuf::kRxL3ChecksumOk / kRxL4ChecksumOk
+  bool tx_checksum = false;     // computes IPv4 header and TCP/UDP checksums on send
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual const DeviceInfo& info() const = 0;
+  // The pool receive buffers come from. Called once, before the first rx_burst().
+  virtual void attach(BufferPool& pool) { pool_ = &pool; }
+  // Moves up to `max` received frames (starting at the Ethernet header) into `out`.
+  virtual size_t rx_burst(PacketPtr* out, size_t max) = 0;
+  // Takes all `n` frames; returns how many went out. The rest were dropped, and the driver
+  // counts them.
+  virtual size_t tx_burst(PacketPtr* frames, size_t n) = 0;
+  // A file descriptor that becomes readable when frames may be waiting, or -1 (busy-poll only).
+  virtual int wait_fd() const { return -1; }
+
+ protected:
+  BufferPool* pool_ = nullptr;
+};
+
+}  // namespace shunt
