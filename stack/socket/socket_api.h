@@ -1,0 +1,66 @@
+// The in-process socket API: POSIX socket semantics over one Stack, for the preload library and
+// for tests. UDP sockets for now. Handles are small integers private to this object.
+#pragma once
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "stack/core/clock.h"
+
+namespace shunt {
+
+class Stack;
+
+// One per stack. Every call returns >= 0 on success or -errno; it never touches errno.
+class SocketApi {
+ public:
+  explicit SocketApi(Stack& stack);
+  ~SocketApi();
+  SocketApi(const SocketApi&) = delete;
+  SocketApi& operator=(const SocketApi&) = delete;
+
+  int socket(int domain, int type, int protocol);          // AF_INET/AF_INET6, SOCK_DGRAM (+SOCK_NONBLOCK|SOCK_CLOEXEC)
+  int bind(int s, const sockaddr* addr, socklen_t len);
+  int connect(int s, const sockaddr* addr, socklen_t len); // AF_UNSPEC disconnects
+  ssize_t sendto(int s, const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen);
+  ssize_t recvfrom(int s, void* buf, size_t len, int flags, sockaddr* from, socklen_t* fromlen);
+  ssize_t send(int s, const void* buf, size_t len, int flags) { return sendto(s, buf, len, flags, nullptr, 0); }
+  ssize_t recv(int s, void* buf, size_t len, int flags) { return recvfrom(s, buf, len, flags, nullptr, nullptr); }
+  ssize_t sendmsg(int s, const msghdr* msg, int flags);
+  ssize_t recvmsg(int s, msghdr* msg, int flags);
+  int setsockopt(int s, int level, int name, const void* val, socklen_t len);
+  int getsockopt(int s, int level, int name, void* val, socklen_t* len);
+  int getsockname(int s, sockaddr* addr, socklen_t* len);
+  int getpeername(int s, sockaddr* addr, socklen_t* len);
+  int shutdown(int s, int how);
+  int close(int s);
+  int ioctl(int s, unsigned long request, void* arg);      // FIONREAD, FIONBIO
+  int set_nonblocking(int s, bool on);
+  // POLLIN | POLLOUT | POLLERR | POLLHUP as poll(2) would report them.
+  uint32_t poll_events(int s);
+  // Is `s` a handle of this API?
+  bool is_socket(int s) const;
+
+  // A blocking call that cannot complete calls the waiter with its deadline (kNever, or from
+  // SO_RCVTIMEO/SO_SNDTIMEO); the waiter makes progress (polls the stack, advances virtual
+  // time, sleeps) and returns false to give up (the call then returns -EAGAIN, or -EINTR).
+  using Waiter = std::function<bool(Nanos deadline)>;
+  void set_waiter(Waiter w);
+  // Called with the handle whenever a socket's readiness may have changed (for epoll later).
+  using ReadinessHook = std::function<void(int s)>;
+  void set_readiness_hook(ReadinessHook h);
+
+  Stack& stack() { return stack_; }
+
+  struct Impl;
+
+ private:
+  Stack& stack_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shunt
