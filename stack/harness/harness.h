@@ -1,0 +1,94 @@
+// The virtual-time harness: N stacks on one SimLink, driven by one VirtualClock. Tests, the demo
+// and the benchmark use it. The loop repeatedly finds the earliest of (the next delivery on the
+// link, each stack's next poll deadline), moves the clock there, delivers due frames and polls
+// the stacks that have work. When nothing is pending it jumps straight to the limit: it never
+// spins.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stack/core/clock.h"
+#include "stack/core/config.h"
+#include "stack/harness/pcap.h"
+#include "stack/harness/sim_link.h"
+#include "stack/net/addr.h"
+
+namespace shunt {
+
+class Stack;
+
+struct HarnessOptions {
+  size_t stacks = 2;
+  LinkConfig link;
+  // Every stack's configuration; stack i gets seed config.seed + i. config.pcap (SHUNT_PCAP)
+  // records the link.
+  Config config;
+  // Give stack i (counting from 1 as N) 10.0.0.N/24 and fd00::N/64.
+  bool add_addresses = true;
+};
+
+// Told around every Stack::poll() the harness makes (the benchmark counts each side's work).
+class PollObserver {
+ public:
+  virtual ~PollObserver() = default;
+  virtual void before_poll(size_t stack) = 0;
+  virtual void after_poll(size_t stack) = 0;
+};
+
+class Harness {
+ public:
+  explicit Harness(const HarnessOptions& options = HarnessOptions{});
+  ~Harness();
+  Harness(const Harness&) = delete;
+  Harness& operator=(const Harness&) = delete;
+
+  VirtualClock& clock() { return clock_; }
+  Nanos now() const { return clock_.now(); }
+  SimLink& link() { return *link_; }
+  size_t size() const { return stacks_.size(); }
+  Stack& stack(size_t i) { return *stacks_[i]; }
+  SimPort& port(size_t i) { return link_->port(i); }
+
+  // The defaults given to stack i (0-based): 02:00:00:00:00:NN, 10.0.0.N, fd00::N with N = i + 1.
+  static MacAddr mac_of(size_t i);
+  static Ipv4Addr ipv4_of(size_t i);
+  static Ipv6Addr ipv6_of(size_t i);
+
+  // Runs until virtual time `t` (the clock ends at t, or stays if it is already later).
+  void run_until(Nanos t);
+  void run_for(Nanos d) { run_until(now() + d); }
+  // Runs until `done()` holds (checked before and after every step) or `timeout` of virtual
+  // time has passed; returns done().
+  bool run_until(const std::function<bool()>& done, Nanos timeout);
+  // Polls every stack once at the current time (after code outside the loop used a stack).
+  void poll_all();
+
+  // The link's pcap, if config.pcap named a file (or open_pcap() was called).
+  PcapWriter& pcap() { return pcap_; }
+  bool open_pcap(const std::string& path);
+
+  void set_poll_observer(PollObserver* o) { observer_ = o; }
+  // Steps that did not move the clock, in a row, before the loop gives up (a stack that keeps
+  // asking to be polled now); counted in stalls().
+  static constexpr uint64_t kMaxStepsWithoutProgress = 1'000'000;
+  uint64_t stalls() const { return stalls_; }
+  uint64_t polls() const { return polls_; }
+
+ private:
+  // Runs the earliest pending work at or before `limit`; false if there is none.
+  bool step(Nanos limit);
+  void poll(size_t i);
+
+  VirtualClock clock_;
+  PcapWriter pcap_;
+  std::unique_ptr<SimLink> link_;
+  std::vector<std::unique_ptr<Stack>> stacks_;
+  std::vector<Nanos> deadline_;  // each stack's next poll time
+  PollObserver* observer_ = nullptr;
+  uint64_t stalls_ = 0;
+  uint64_t polls_ = 0;
+};
+
+}  // namespace shunt

@@ -1,0 +1,185 @@
+#include "stack/harness/sim_link.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "stack/harness/pcap.h"
+#include "stack/net/ethernet.h"
+
+namespace shunt {
+
+SimPort::SimPort(SimLink& link, size_t index, MacAddr mac, uint32_t mtu) : link_(link), index_(index) {
+  info_.name = "sim" + std::to_string(index);
+  info_.mac = mac;
+  info_.mtu = mtu;
+}
+
+size_t SimPort::rx_burst(PacketPtr* out, size_t max) {
+  size_t n = 0;
+  while (n < max && !rx_.empty()) out[n++] = rx_.pop();
+  return n;
+}
+
+size_t SimPort::tx_burst(PacketPtr* frames, size_t n) {
+  size_t sent = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (frames[i] && link_.transmit(*this, *frames[i])) ++sent;
+  }
+  return sent;
+}
+
+SimLink::SimLink(VirtualClock& clock, const LinkConfig& config)
+    : clock_(clock),
+      config_(config),
+      random_(config.seed),
+      pool_(std::max<size_t>(config.max_in_flight, 1)),
+      tx_frames_(counters_.add("link.tx_frames")),
+      tx_bytes_(counters_.add("link.tx_bytes")),
+      rx_frames_(counters_.add("link.rx_frames")),
+      rx_bytes_(counters_.add("link.rx_bytes")),
+      drop_mtu_(counters_.add("link.drop.mtu")),
+      drop_oversize_(counters_.add("link.drop.oversize")),
+      drop_loss_(counters_.add("link.drop.loss")),
+      drop_in_flight_(counters_.add("link.drop.in_flight_limit")),
+      drop_rx_no_buffer_(counters_.add("link.drop.rx_no_buffer")),
+      drop_rx_ring_full_(counters_.add("link.drop.rx_ring_full")),
+      duplicated_(counters_.add("link.duplicated")),
+      reordered_(counters_.add("link.reordered")),
+      corrupted_(counters_.add("link.corrupted")) {
+  events_.reserve(pool_.capacity());
+}
+
+SimLink::~SimLink() {
+  for (auto& e : events_) pool_.release(e.frame);
+  events_.clear();
+  ports_.clear();  // their rx queues hold buffers of the stacks' pools, released here
+}
+
+SimPort& SimLink::add_port(MacAddr mac) {
+  ports_.push_back(std::make_unique<SimPort>(*this, ports_.size(), mac, config_.mtu));
+  return *ports_.back();
+}
+
+Nanos SimLink::serialization_time(size_t len) const {
+  if (config_.rate_bps == 0) return 0;
+  uint64_t bits = uint64_t(std::max(len, kMinFrame) + kWireOverhead) * 8;
+  // Rounded up: a frame never arrives before its last bit could have.
+  return Nanos((bits * uint64_t(kSecond) + config_.rate_bps - 1) / config_.rate_bps);
+}
+
+bool SimLink::transmit(SimPort& from, const PacketBuf& frame) {
+  const Nanos now = clock_.now();
+  const size_t len = frame.chain_size();
+  // The MTU counts the IP packet; the Ethernet header (and any VLAN tags) come on top.
+  size_t limit = config_.mtu + kEthHeaderLen;
+  if (frame.size() >= 14) {
+    uint16_t type = load16(frame.data() + 12);
+    if (type == kEtherTypeVlan || type == kEtherTypeQinQ) limit += 4;
+  }
+  if (len > limit) {
+    ++drop_mtu_;
+    return false;
+  }
+  if (len > PacketBuf::kCapacity) {
+    ++drop_oversize_;
+    return false;
+  }
+  PacketPtr copy = pool_.alloc(0);
+  if (!copy) {
+    ++drop_in_flight_;
+    return false;
+  }
+  for (const PacketBuf* b = &frame; b; b = b->chain) copy->append(b->bytes());
+  ++tx_frames_;
+  tx_bytes_.inc(len);
+  if (pcap_) pcap_->write(now, *copy);
+
+  // Frames from one port leave one after the other at the link rate.
+  Nanos start = std::max(now, from.tx_free_at_);
+  from.tx_free_at_ = start + serialization_time(len);
+  Nanos arrival = from.tx_free_at_ + config_.delay;
+
+  // Impairments, drawn in a fixed order per frame so a seed gives one outcome.
+  if (random_.chance(config_.loss)) {
+    ++drop_loss_;
+    return true;  // it left the port; the wire lost it
+  }
+  if (random_.chance(config_.corrupt) && copy->size()) {
+    uint64_t bit = random_.below(copy->size() * 8);
+    copy->data()[bit / 8] ^= uint8_t(1u << (bit % 8));
+    ++corrupted_;
+  }
+  bool dup = random_.chance(config_.duplicate);
+  if (random_.chance(config_.reorder)) {
+    arrival += config_.reorder_delay;
+    ++reordered_;
+  }
+  if (dup) {
+    PacketPtr twin = pool_.clone(*copy);
+    if (twin) {
+      ++duplicated_;
+      schedule(arrival, copy.release(), uint32_t(from.index_));
+      schedule(arrival, twin.release(), uint32_t(from.index_));
+      return true;
+    }
+    ++drop_in_flight_;
+  }
+  schedule(arrival, copy.release(), uint32_t(from.index_));
+  return true;
+}
+
+void SimLink::schedule(Nanos at, PacketBuf* frame, uint32_t from) {
+  events_.push_back(Event{at, seq_++, frame, from});
+  std::push_heap(events_.begin(), events_.end(), Later{});
+}
+
+size_t SimLink::deliver_due() {
+  const Nanos now = clock_.now();
+  size_t n = 0;
+  while (!events_.empty() && events_.front().at <= now) {
+    std::pop_heap(events_.begin(), events_.end(), Later{});
+    Event e = events_.back();
+    events_.pop_back();
+    deliver(*e.frame, e.from);
+    pool_.release(e.frame);
+    ++n;
+  }
+  return n;
+}
+
+void SimLink::deliver(PacketBuf& frame, uint32_t from) {
+  if (frame.size() >= 6) {
+    MacAddr dst = MacAddr::read(frame.data());
+    if (!dst.is_multicast()) {
+      for (auto& p : ports_) {
+        if (p->info_.mac == dst) {
+          if (p->index_ != from) deliver_to(*p, frame);
+          return;
+        }
+      }
+    }
+  }
+  // Broadcast, multicast, unknown unicast (and runts): flooded; stacks drop what is not theirs.
+  for (auto& p : ports_) {
+    if (p->index_ != from) deliver_to(*p, frame);
+  }
+}
+
+void SimLink::deliver_to(SimPort& to, const PacketBuf& frame) {
+  if (to.rx_.count() >= config_.rx_ring) {
+    ++drop_rx_ring_full_;
+    return;
+  }
+  BufferPool* pool = to.pool_;
+  PacketPtr p = pool ? pool->alloc(0) : PacketPtr();
+  if (!p) {
+    ++drop_rx_no_buffer_;
+    return;
+  }
+  p->append(frame.bytes());
+  ++rx_frames_;
+  rx_bytes_.inc(frame.size());
+  to.rx_.push(std::move(p));
+}
+
+}  // namespace shunt

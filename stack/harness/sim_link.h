@@ -1,0 +1,140 @@
+// The virtual-time link: an in-memory Ethernet segment joining N ports, one per stack. It is a
+// switch that knows every port's MAC: a unicast frame goes to the port that owns its destination,
+// broadcast, multicast and unknown destinations are flooded to every other port. Each sending
+// port serializes its frames at the link rate, one behind the other; then the frame travels for
+// the one-way delay, and seeded impairments (loss, duplication, reordering, corruption) apply.
+// Events are ordered by (time, insertion sequence), so runs are exactly repeatable.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "stack/core/buffer.h"
+#include "stack/core/clock.h"
+#include "stack/core/counters.h"
+#include "stack/core/random.h"
+#include "stack/driver/device.h"
+
+namespace shunt {
+
+class PcapWriter;
+class SimLink;
+
+struct LinkConfig {
+  Nanos delay = kMicro;                      // one-way propagation delay
+  uint64_t rate_bps = 10'000'000'000;        // serialization rate; 0 = frames take no time
+  uint32_t mtu = 1500;                       // largest IP packet; longer frames are dropped
+  double loss = 0;                           // probability a frame is lost
+  double duplicate = 0;                      // probability a frame arrives twice
+  double reorder = 0;                        // probability a frame is held back by reorder_delay
+  double corrupt = 0;                        // probability one random bit of a frame is flipped
+  Nanos reorder_delay = 20 * kMicro;         // extra delay of a reordered frame, so others overtake
+  uint64_t seed = 1;                         // of the impairments
+  size_t max_in_flight = 4096;               // frames on the wire at once; more are dropped
+  size_t rx_ring = 1024;                     // frames waiting at a port for rx_burst(); more are dropped
+};
+
+// What a real NIC adds around each frame on the wire: preamble and SFD (8), FCS (4) and the
+// inter-frame gap (12). Frames shorter than 60 bytes are padded on the wire.
+inline constexpr size_t kWireOverhead = 24;
+inline constexpr size_t kMinFrame = 60;
+
+// One stack's NIC on the link.
+class SimPort final : public Device {
+ public:
+  SimPort(SimLink& link, size_t index, MacAddr mac, uint32_t mtu);
+  const DeviceInfo& info() const override { return info_; }
+  size_t rx_burst(PacketPtr* out, size_t max) override;
+  size_t tx_burst(PacketPtr* frames, size_t n) override;
+
+  size_t index() const { return index_; }
+  // Frames are waiting for rx_burst().
+  bool rx_pending() const { return !rx_.empty(); }
+  size_t rx_queued() const { return rx_.count(); }
+  // Returns every waiting frame to its pool (before the stack that owns the pool goes away).
+  void clear_rx() { rx_.clear(); }
+
+ private:
+  friend class SimLink;
+  SimLink& link_;
+  size_t index_;
+  DeviceInfo info_;
+  PacketQueue rx_;        // buffers from the attached pool, waiting for rx_burst()
+  Nanos tx_free_at_ = 0;  // when the port finishes serializing what it has queued
+};
+
+class SimLink {
+ public:
+  SimLink(VirtualClock& clock, const LinkConfig& config);
+  ~SimLink();
+  SimLink(const SimLink&) = delete;
+  SimLink& operator=(const SimLink&) = delete;
+
+  // Adds a port; its reference stays valid for the life of the link.
+  SimPort& add_port(MacAddr mac);
+  size_t port_count() const { return ports_.size(); }
+  SimPort& port(size_t i) { return *ports_[i]; }
+
+  // The time of the next delivery, or kNever.
+  Nanos next_event() const { return events_.empty() ? kNever : events_.front().at; }
+  // Delivers every frame due at or before the clock's now; returns how many events ran.
+  size_t deliver_due();
+  size_t in_flight() const { return events_.size(); }
+
+  // Records every frame a port hands to the link, stamped with the time it was handed over
+  // (before impairments: the pcap shows what the stacks sent).
+  void set_pcap(PcapWriter* w) { pcap_ = w; }
+  const LinkConfig& config() const { return config_; }
+  VirtualClock& clock() { return clock_; }
+  // "link.*" counters: tx_frames/tx_bytes (handed to the link), rx_frames/rx_bytes (delivered to
+  // a port), drop.<reason>, duplicated, reordered, corrupted.
+  Counters& counters() { return counters_; }
+  const Counters& counters() const { return counters_; }
+
+  // Serialization time of a frame of `len` bytes at the link rate.
+  Nanos serialization_time(size_t len) const;
+
+ private:
+  friend class SimPort;
+  struct Event {
+    Nanos at;
+    uint64_t seq;
+    PacketBuf* frame;  // from pool_, owned by the event
+    uint32_t from;
+  };
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+  };
+  // Takes a frame from `from`; false if it never got onto the wire (MTU, no room).
+  bool transmit(SimPort& from, const PacketBuf& frame);
+  void schedule(Nanos at, PacketBuf* frame, uint32_t from);
+  void deliver(PacketBuf& frame, uint32_t from);
+  void deliver_to(SimPort& to, const PacketBuf& frame);
+
+  VirtualClock& clock_;
+  LinkConfig config_;
+  Random random_;
+  BufferPool pool_;  // frames in flight
+  std::vector<std::unique_ptr<SimPort>> ports_;
+  std::vector<Event> events_;  // a heap by Later
+  uint64_t seq_ = 0;
+  PcapWriter* pcap_ = nullptr;
+  Counters counters_;
+  Counter& tx_frames_;
+  Counter& tx_bytes_;
+  Counter& rx_frames_;
+  Counter& rx_bytes_;
+  Counter& drop_mtu_;
+  Counter& drop_oversize_;
+  Counter& drop_loss_;
+  Counter& drop_in_flight_;
+  Counter& drop_rx_no_buffer_;
+  Counter& drop_rx_ring_full_;
+  Counter& duplicated_;
+  Counter& reordered_;
+  Counter& corrupted_;
+};
+
+}  // namespace shunt
