@@ -54,9 +54,9 @@ bool Harness::open_pcap(const std::string& path) {
 }
 
 void Harness::poll(size_t i) {
-  if (observer_) observer_->before_poll(i);
+  if (observer_) observer_->enter(i);
   deadline_[i] = stacks_[i]->poll();
-  if (observer_) observer_->after_poll(i);
+  if (observer_) observer_->leave(i);
   ++polls_;
 }
 
@@ -67,6 +67,8 @@ void Harness::poll_all() {
 bool Harness::step(Nanos limit) {
   Nanos next = link_->next_event();
   for (size_t i = 0; i < stacks_.size(); ++i) {
+    // Code between steps (a done() predicate that sends) may have armed timers since the poll.
+    deadline_[i] = std::min(deadline_[i], stacks_[i]->timers().next_deadline());
     Nanos d = link_->port(i).rx_pending() ? clock_.now() : deadline_[i];
     next = std::min(next, d);
   }

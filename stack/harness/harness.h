@@ -29,12 +29,13 @@ struct HarnessOptions {
   bool add_addresses = true;
 };
 
-// Told around every Stack::poll() the harness makes (the benchmark counts each side's work).
-class PollObserver {
+// Told whenever the harness (or a workload such as UdpPingPong) enters and leaves stack i: around
+// every Stack::poll() and socket call. The benchmark counts each side's own work with it.
+class StackObserver {
  public:
-  virtual ~PollObserver() = default;
-  virtual void before_poll(size_t stack) = 0;
-  virtual void after_poll(size_t stack) = 0;
+  virtual ~StackObserver() = default;
+  virtual void enter(size_t stack) = 0;
+  virtual void leave(size_t stack) = 0;
 };
 
 class Harness {
@@ -69,7 +70,8 @@ class Harness {
   PcapWriter& pcap() { return pcap_; }
   bool open_pcap(const std::string& path);
 
-  void set_poll_observer(PollObserver* o) { observer_ = o; }
+  void set_observer(StackObserver* o) { observer_ = o; }
+  StackObserver* observer() const { return observer_; }
   // Steps that did not move the clock, in a row, before the loop gives up (a stack that keeps
   // asking to be polled now); counted in stalls().
   static constexpr uint64_t kMaxStepsWithoutProgress = 1'000'000;
@@ -86,7 +88,7 @@ class Harness {
   std::unique_ptr<SimLink> link_;
   std::vector<std::unique_ptr<Stack>> stacks_;
   std::vector<Nanos> deadline_;  // each stack's next poll time
-  PollObserver* observer_ = nullptr;
+  StackObserver* observer_ = nullptr;
   uint64_t stalls_ = 0;
   uint64_t polls_ = 0;
 };
