@@ -87,17 +87,20 @@ int cmd_config(const std::vector<std::string>& args) {
   }
   Config c;
   if (!load(c)) return kUsageError;
-  size_t name_w = 0, value_w = 0;
+  size_t name_w = 0, value_w = 7, range_w = 0;
   for (const auto& v : config_vars()) {
     name_w = std::max(name_w, std::strlen(v.name));
-    value_w = std::max(value_w, config_get(c, v).size());
+    value_w = std::max(value_w, config_get(c, v).size() + 1);
+    range_w = std::max(range_w, range_of(v).size());
   }
+  std::printf("%-*s %-*s %-*s %s\n", int(name_w), "VARIABLE", int(value_w), "VALUE", int(range_w), "ACCEPTED", "MEANING");
   for (const auto& v : config_vars()) {
     std::string value = config_get(c, v);
-    bool set = std::getenv(v.name) != nullptr;
-    std::printf("%-*s %-*s %s%s  %s\n", int(name_w), v.name, int(std::max<size_t>(value_w, 7)),
-                value.empty() ? "(unset)" : value.c_str(), range_of(v).c_str(), set ? " (from environment)" : "", v.help);
+    if (value.empty()) value = "(unset)";
+    if (std::getenv(v.name)) value += "*";
+    std::printf("%-*s %-*s %-*s %s\n", int(name_w), v.name, int(value_w), value.c_str(), int(range_w), range_of(v).c_str(), v.help);
   }
+  std::printf("(* set in the environment)\n");
   return 0;
 }
 
