@@ -3,11 +3,13 @@
 #include <cstdint>
 
 #include "stack/core/buffer.h"
+#include "stack/core/clock.h"
 #include "stack/net/ip_rx.h"
 
 namespace shunt {
 
 class Stack;
+struct Counter;
 
 class Icmp {
  public:
@@ -20,9 +22,33 @@ class Icmp {
   // it. Rate limited; never sent in reply to broadcast, multicast or ICMP errors (RFC 1122
   // 3.2.2).
   void send_unreachable(uint8_t code, const PacketBuf& offending, const IpRx& rx);
+  // Any error message (type 3, 11, 12), with the same rules as send_unreachable.
+  void send_error(uint8_t type, uint8_t code, const PacketBuf& offending, const IpRx& rx);
 
  private:
+  bool take_token();
+  void on_error(const uint8_t* msg, size_t len, const IpRx& rx);
+
   Stack& stack_;
+  // Token bucket for errors (RFC 1812 4.3.2.8): tokens in units of 1/kSecond of a token.
+  int64_t tokens_ = 0;
+  Nanos last_refill_ = 0;
+
+  Counter& rx_messages_;
+  Counter& rx_echo_request_;
+  Counter& rx_echo_reply_;
+  Counter& rx_errors_;
+  Counter& tx_echo_reply_;
+  Counter& tx_errors_;
+  Counter& tx_rate_limited_;
+  Counter& tx_suppressed_;
+  Counter& drop_truncated_;
+  Counter& drop_bad_checksum_;
+  Counter& drop_broadcast_echo_;
+  Counter& drop_unknown_type_;
+  Counter& drop_bad_code_;
+  Counter& drop_error_to_broadcast_;
+  Counter& drop_bad_quote_;
 };
 
 }  // namespace shunt
