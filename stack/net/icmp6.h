@@ -3,11 +3,14 @@
 #include <cstdint>
 
 #include "stack/core/buffer.h"
+#include "stack/core/clock.h"
+#include "stack/core/counters.h"
 #include "stack/net/ip_rx.h"
 
 namespace shunt {
 
 class Stack;
+struct Ipv6Tx;
 
 class Icmp6 {
  public:
@@ -17,10 +20,33 @@ class Icmp6 {
   // type 1 (unreachable, e.g. code 4 port), 2 (packet too big, param = MTU), 3 (time
   // exceeded), 4 (parameter problem, param = pointer). Rate limited; not in reply to errors
   // or, except packet-too-big and parameter problem code 2, to multicast (RFC 4443 2.4(e)).
+  // `offending` has data() at rx.l3_len bytes past the start of its IPv6 header.
   void send_error(uint8_t type, uint8_t code, uint32_t param, const PacketBuf& offending, const IpRx& rx);
+  // Sends an ICMPv6 message (data() at its header, checksum field anything): picks the source
+  // as Ipv6::output would, fills in the checksum (RFC 4443 2.3) and hands it to IPv6.
+  int output(PacketPtr msg, const Ipv6Tx& tx);
 
  private:
+  bool take_token();
+  void on_error(const uint8_t* d, size_t len, const IpRx& rx);
+
   Stack& stack_;
+  Counter& rx_messages_;
+  Counter& tx_messages_;
+  Counter& drop_truncated_;
+  Counter& drop_bad_checksum_;
+  Counter& drop_unknown_type_;
+  Counter& drop_bad_quote_;
+  Counter& rx_echo_reply_;
+  Counter& rx_errors_;
+  Counter& tx_echo_reply_;
+  Counter& tx_errors_;
+  Counter& error_rate_limited_;
+  Counter& error_suppressed_;
+  Counter& drop_no_buffer_;
+  // RFC 4443 2.4(f): a token bucket over errors sent.
+  double tokens_ = 0;
+  Nanos last_refill_ = 0;
 };
 
 }  // namespace shunt
