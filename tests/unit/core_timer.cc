@@ -1,4 +1,5 @@
 #include <boost/test/unit_test.hpp>
+#include <memory>
 #include <vector>
 
 #include "stack/core/timer_wheel.h"
@@ -55,4 +56,59 @@ BOOST_AUTO_TEST_CASE(callback_may_rearm_itself) {
   w.arm(a, kMilli);
   for (Nanos t = 0; t <= 100 * kMilli; t += kMilli) w.advance(t);
   BOOST_TEST(n == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_timer_armed_in_the_past_fires_at_the_next_advance) {
+  TimerWheel w(kMilli, 8);
+  w.advance(100 * kMilli);
+  int n = 0;
+  Timer a([&](Nanos) { ++n; });
+  w.arm(a, 10 * kMilli);
+  w.advance(100 * kMilli);
+  BOOST_TEST(n == 1);
+  BOOST_TEST(!a.armed());
+}
+
+BOOST_AUTO_TEST_CASE(a_destroyed_timer_is_cancelled) {
+  TimerWheel w(kMilli, 8);
+  int n = 0;
+  {
+    Timer a([&](Nanos) { ++n; });
+    w.arm(a, 3 * kMilli);
+    BOOST_TEST(w.armed_count() == 1u);
+  }
+  BOOST_TEST(w.armed_count() == 0u);
+  BOOST_TEST(w.next_deadline() == kNever);
+  w.advance(10 * kMilli);
+  BOOST_TEST(n == 0);
+}
+
+BOOST_AUTO_TEST_CASE(timers_in_one_slot_but_different_turns_fire_on_their_own_turn) {
+  TimerWheel w(kMilli, 4);
+  std::vector<Nanos> fired;
+  Timer a([&](Nanos now) { fired.push_back(now); });
+  Timer b([&](Nanos now) { fired.push_back(now); });
+  w.arm(a, 1 * kMilli);
+  w.arm(b, 9 * kMilli);  // same slot, two turns later
+  w.advance(1 * kMilli);
+  BOOST_TEST(fired.size() == 1u);
+  BOOST_TEST(w.next_deadline() == 9 * kMilli);
+  w.advance(8 * kMilli);
+  BOOST_TEST(fired.size() == 1u);
+  w.advance(9 * kMilli);
+  BOOST_TEST(fired.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(many_timers_fire_exactly_once_each_after_a_long_jump) {
+  TimerWheel w(100 * kMicro, 64);
+  std::vector<int> count(500, 0);
+  std::vector<std::unique_ptr<Timer>> timers;
+  for (int i = 0; i < 500; ++i) {
+    timers.push_back(std::make_unique<Timer>([&count, i](Nanos) { ++count[size_t(i)]; }));
+    w.arm(*timers.back(), Nanos(i) * 37 * kMicro + kMicro);
+  }
+  BOOST_TEST(w.armed_count() == 500u);
+  w.advance(kSecond);
+  BOOST_TEST(w.armed_count() == 0u);
+  for (int c : count) BOOST_TEST(c == 1);
 }
