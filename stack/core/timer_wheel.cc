@@ -32,6 +32,9 @@ void TimerWheel::unlink(Timer& t) {
 void TimerWheel::arm(Timer& t, Nanos deadline) {
   if (t.wheel_) unlink(t);
   if (deadline < 0) deadline = 0;
+  // A deadline already past goes in the current slot, so the next advance() fires it (a slot
+  // behind the walk would never be visited, and next_deadline() would keep reporting it).
+  if (deadline < last_) deadline = last_;
   t.deadline_ = deadline;
   t.wheel_ = this;
   Timer*& head = slots_[slot_of(deadline)];
