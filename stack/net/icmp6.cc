@@ -79,12 +79,16 @@ void Icmp6::on_rx(PacketPtr p, const IpRx& rx) {
       if (!rx.dst.v6.is_multicast()) tx.src = rx.dst.v6;  // else: source selection
       tx.hop_limit = uint8_t(stack_.config().ttl);
       if (p->headroom() < kIpv6HeaderLen + kEthHeaderLen) {
+        // No room in front (e.g. a reassembled head): a fresh buffer takes the ICMPv6 header
+        // and the request's bytes follow it through the chain.
         PacketPtr c = stack_.alloc_tx();
-        if (!c || len > PacketBuf::kCapacity - PacketBuf::kDefaultHeadroom) {
+        if (!c || p->size() < kIcmp6HeaderLen) {
           ++drop_no_buffer_;
           return;
         }
-        packet_copy_out(*p, 0, len, c->append(len));
+        c->append({p->data(), kIcmp6HeaderLen});
+        p->pull(kIcmp6HeaderLen);
+        c->chain = p.release();
         p = std::move(c);
       }
       p->data()[0] = kIcmp6EchoReply;
