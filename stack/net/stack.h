@@ -88,6 +88,8 @@ class Stack {
   // Feeds a frame back into our own receive path at the next poll() (IP_MULTICAST_LOOP,
   // traffic to our own address).
   void loop_back(PacketPtr frame);
+  // Frames looped back and not yet processed: the stack needs poll() now.
+  bool loopback_pending() const { return !loop_queue_.empty(); }
 
   // --- Addresses.
   const std::vector<Ipv4Interface>& ipv4_addresses() const { return v4_; }
