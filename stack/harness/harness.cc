@@ -67,8 +67,10 @@ void Harness::poll_all() {
 bool Harness::step(Nanos limit) {
   Nanos next = link_->next_event();
   for (size_t i = 0; i < stacks_.size(); ++i) {
-    // Code between steps (a done() predicate that sends) may have armed timers since the poll.
+    // Code outside the loop (the caller, a done() predicate) may have used the stack since its
+    // last poll: armed timers, or looped frames back to itself.
     deadline_[i] = std::min(deadline_[i], stacks_[i]->timers().next_deadline());
+    if (stacks_[i]->loopback_pending()) deadline_[i] = clock_.now();
     Nanos d = link_->port(i).rx_pending() ? clock_.now() : deadline_[i];
     next = std::min(next, d);
   }
@@ -83,8 +85,6 @@ bool Harness::step(Nanos limit) {
 }
 
 void Harness::run_until(Nanos t) {
-  // Code outside the loop may have used the stacks (sent, armed timers): poll them first.
-  std::fill(deadline_.begin(), deadline_.end(), clock_.now());
   uint64_t same = 0;
   while (true) {
     Nanos before = clock_.now();
@@ -102,7 +102,6 @@ void Harness::run_until(Nanos t) {
 
 bool Harness::run_until(const std::function<bool()>& done, Nanos timeout) {
   const Nanos limit = timeout >= kNever - clock_.now() ? kNever : clock_.now() + timeout;
-  std::fill(deadline_.begin(), deadline_.end(), clock_.now());
   uint64_t same = 0;
   while (!done()) {
     Nanos before = clock_.now();
