@@ -1,4 +1,6 @@
 #include <boost/test/unit_test.hpp>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 
@@ -96,4 +98,15 @@ BOOST_AUTO_TEST_CASE(markdown_table_has_one_row_per_variable) {
     BOOST_TEST(contains(md, std::string("`") + v.name + "`"));
     BOOST_TEST(std::string(v.name).rfind("SHUNT_", 0) == 0u);
   }
+}
+
+BOOST_AUTO_TEST_CASE(docs_config_md_holds_the_generated_table) {
+  // This file is tests/unit/core_config.cc; the reference is docs/config.md beside tests/.
+  std::string here = __FILE__;
+  std::string root = here.substr(0, here.rfind("/tests/unit/"));
+  std::ifstream in(root + "/docs/config.md");
+  BOOST_TEST_REQUIRE(in.good(), "cannot read " << root << "/docs/config.md");
+  std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  BOOST_TEST(contains(doc, config_markdown()),
+             "docs/config.md is out of date: regenerate its table with `build/bin/shunt config --markdown`");
 }
