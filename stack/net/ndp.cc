@@ -265,6 +265,11 @@ void Ndp::send_ns(const Ipv6Addr& target, const Ipv6Addr& dst, bool dad) {
   tx.hop_limit = 255;
   tx.multicast_loop = false;  // our own probe must not look like someone else's
   tx.allow_unspecified_src = dad;
+  // RFC 4861 7.2.2: from an address of ours in the target's scope (a global target is
+  // solicited from a global address, though the destination group is link-scoped).
+  if (!dad) {
+    if (auto s = stack_.source_for(IpAddr(target)); s && s->is_v6()) tx.src = s->v6;
+  }
   ++tx_ns_;
   stack_.icmp6().output(std::move(m), tx);
 }
