@@ -140,7 +140,8 @@ struct V4Fixture {
   explicit V4Fixture(Config c = base_config()) : cfg(c) {
     stack = std::make_unique<Stack>(dev, clock, cfg);
     stack->add_address(IpAddr(kOurIp), 24);
-    dev.take_sent();
+    advance(2 * kSecond);  // past the second gratuitous ARP (RFC 5227 ANNOUNCE_INTERVAL)
+    clear_sent();
   }
   static Config base_config() {
     Config c;
