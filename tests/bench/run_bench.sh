@@ -1,0 +1,45 @@
+#!/bin/bash
+# udp.bench_pingpong: instructions per UDP round trip under callgrind (in total, and for each
+# stack's own work), and round trips per wall-clock second without valgrind. Prints figures;
+# fails only if a run does not complete. Exit 77 (skipped) without valgrind.
+#   run_bench.sh <bench_udp_pingpong> [count]
+set -u
+bench=$1
+count=${2:-20000}
+warmup=1000
+target=2000
+
+"$bench" --count 200000 --warmup "$warmup" > /tmp/shunt_bench_wall.$$ || { echo "bench: wall-clock run failed"; exit 1; }
+rate=$(awk '$1=="round_trips_per_second"{print $2}' /tmp/shunt_bench_wall.$$)
+p50=$(awk '$1=="rtt_p50_ns"{print $2}' /tmp/shunt_bench_wall.$$)
+rm -f /tmp/shunt_bench_wall.$$
+echo "udp ping-pong, 64-byte payload, 2 stacks on the virtual-time link (10 Gbit/s, 1 us)"
+printf "  %-34s %s\n" "round trips per wall-clock second" "$rate"
+printf "  %-34s %s ns (virtual)\n" "round-trip time p50" "$p50"
+
+if ! command -v valgrind > /dev/null; then
+  echo "valgrind not installed: instruction counts skipped"
+  exit 77
+fi
+if [ "$(awk '$1=="callgrind_support"{print $2}' <("$bench" --count 1 --warmup 1))" != 1 ]; then
+  echo "built without <valgrind/callgrind.h>: instruction counts skipped"
+  exit 77
+fi
+
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+instr() {  # instructions callgrind collected for --collect $1
+  valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$dir/$1.out" \
+    "$bench" --count "$count" --warmup "$warmup" --collect "$1" > "$dir/$1.log" 2>&1 ||
+    { echo "bench: callgrind run ($1) failed:" >&2; cat "$dir/$1.log" >&2; exit 1; }
+  awk '/^(summary|totals):/{print $2; exit}' "$dir/$1.out"
+}
+all=$(instr all) || exit 1
+client=$(instr client) || exit 1
+server=$(instr server) || exit 1
+per() { awk -v n="$1" -v k="$count" 'BEGIN{printf "%.0f", n / k}'; }
+printf "  %-34s %s (over %s round trips after %s warm-up)\n" "instructions per round trip, total" "$(per "$all")" "$count" "$warmup"
+printf "  %-34s %s (target <= %s)\n" "  client stack (send, poll, recv)" "$(per "$client")" "$target"
+printf "  %-34s %s (target <= %s)\n" "  server stack (poll, recv, send)" "$(per "$server")" "$target"
+printf "  %-34s %s\n" "  harness, link and workload" "$(per $((all - client - server)))"
+exit 0
