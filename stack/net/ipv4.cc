@@ -374,6 +374,7 @@ int Ipv4::output(PacketPtr l4, const Ipv4Tx& tx) {
   if (dst.is_multicast()) {
     t.kind = LinkTarget::Kind::kMulticast;
     t.loop_copy = tx.multicast_loop && stack_.igmp().is_member(dst);
+    t.wire = tx.ttl != 0;  // IP_MULTICAST_TTL 0: never leaves the host
   } else if (stack_.is_local_v4(dst)) {
     t.kind = LinkTarget::Kind::kLocal;
   } else if (stack_.is_broadcast_v4(dst)) {
@@ -407,8 +408,8 @@ int Ipv4::output(PacketPtr l4, const Ipv4Tx& tx) {
   h.header_len = tx.router_alert ? 24 : 20;
   h.ident = next_ident_++;
   h.dont_fragment = tx.dont_fragment;
-  // RFC 1122 3.2.1.7: never send TTL 0.
-  h.ttl = tx.ttl ? tx.ttl : uint8_t(stack_.config().ttl);
+  // RFC 1122 3.2.1.7: never send TTL 0 (multicast with TTL 0 is only looped back).
+  h.ttl = tx.ttl || !t.wire ? tx.ttl : uint8_t(stack_.config().ttl);
   h.tos = tx.tos;
   h.proto = tx.proto;
   const size_t payload = l4->chain ? l4->chain_size() : l4->size();
@@ -518,7 +519,7 @@ void Ipv4::send_link(PacketPtr ip, const LinkTarget& t) {
           ++tx_no_buffer_;
         }
       }
-      stack_.send_eth(std::move(ip), mac, kEtherTypeIpv4);
+      if (t.wire) stack_.send_eth(std::move(ip), mac, kEtherTypeIpv4);
       return;
     }
     case LinkTarget::Kind::kBroadcast:

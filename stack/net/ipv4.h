@@ -52,6 +52,7 @@ class Ipv4 {
     enum class Kind : uint8_t { kLocal, kMulticast, kBroadcast, kUnicast } kind;
     Ipv4Addr next_hop;
     bool loop_copy = false;  // multicast to a group we are in, with multicast_loop
+    bool wire = true;        // false: multicast with TTL 0, for this host only
   };
   void send_link(PacketPtr ip, const LinkTarget& t);
   int fragment_and_send(PacketPtr l4, const Ipv4Repr& hdr, size_t payload_len, const LinkTarget& t);

@@ -302,6 +302,15 @@ BOOST_AUTO_TEST_CASE(multicast_goes_to_the_group_mac_and_loops_back_to_members) 
   BOOST_TEST(f.stack->ipv4().output(l4_buffer(*f.stack, 10), tx) == 0);
   f.run();
   BOOST_TEST(f.counter("ipv4.rx_delivered") == 1u);
+  BOOST_TEST(f.sent_ipv4().size() == 1u);
+
+  // TTL 0: for this host only.
+  tx.multicast_loop = true;
+  tx.ttl = 0;
+  BOOST_TEST(f.stack->ipv4().output(l4_buffer(*f.stack, 10), tx) == 0);
+  f.run();
+  BOOST_TEST(f.sent_ipv4().empty());
+  BOOST_TEST(f.counter("ipv4.rx_delivered") == 2u);
   BOOST_TEST(f.stack->pool().available() == f.stack->pool().capacity());
 }
 
