@@ -16,6 +16,8 @@
 #include "stack/core/clock.h"
 #include "stack/core/config.h"
 #include "stack/net/checksum.h"
+#include "stack/net/igmp.h"
+#include "stack/net/mld.h"
 #include "stack/net/stack.h"
 #include "stack/net/udp.h"
 #include "stack/socket/socket_api.h"
