@@ -1,6 +1,7 @@
 #include "stack/net/udp.h"
 
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstring>
 
@@ -35,6 +36,63 @@ uint64_t mix64(uint64_t x) {
   x *= 0xc4ceb9fe1a85ec53ULL;
   x ^= x >> 33;
   return x;
+}
+
+// The one's complement sum of `n` bytes as checksum_add would give it (folded to 16 bits), for
+// the common single-buffer datagram: 64-bit native-order words with end-around carry, then one
+// byte swap (RFC 1071 2(B): the sum is independent of byte order).
+uint32_t fast_sum(const uint8_t* p, size_t n) {
+  if constexpr (std::endian::native != std::endian::little) {
+    return checksum_add(0, p, n);
+  } else {
+    uint64_t acc = 0;
+    while (n >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      acc += w;
+      acc += acc < w;
+      p += 8;
+      n -= 8;
+    }
+    if (n >= 4) {
+      uint32_t w;
+      std::memcpy(&w, p, 4);
+      acc += w;
+      acc += acc < w;
+      p += 4;
+      n -= 4;
+    }
+    if (n >= 2) {
+      uint16_t w;
+      std::memcpy(&w, p, 2);
+      acc += w;
+      acc += acc < w;
+      p += 2;
+      n -= 2;
+    }
+    if (n) {
+      acc += p[0];  // the odd byte is the high byte of a big-endian word: the low one here
+      acc += acc < p[0];
+    }
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    acc = (acc & 0xffffffffu) + (acc >> 32);
+    acc = (acc & 0xffffu) + (acc >> 16);
+    acc = (acc & 0xffffu) + (acc >> 16);
+    acc = (acc & 0xffffu) + (acc >> 16);
+    return __builtin_bswap16(uint16_t(acc));
+  }
+}
+
+// The pseudo-header (RFC 768, RFC 8200 8.1) plus the datagram.
+uint32_t udp_sum(const IpAddr& src, const IpAddr& dst, uint16_t length, const PacketBuf& p) {
+  uint32_t sum;
+  if (src.is_v4()) {
+    sum = (src.v4.v >> 16) + (src.v4.v & 0xffff) + (dst.v4.v >> 16) + (dst.v4.v & 0xffff) + kProtoUdp + length;
+  } else {
+    sum = pseudo_header_sum(src, dst, kProtoUdp, length);
+  }
+  if (p.chain) return checksum_chain(sum, p);
+  return sum + fast_sum(p.data(), p.size());
 }
 
 // The memory a queued datagram holds: its buffers.
@@ -131,14 +189,14 @@ void Udp::on_rx(PacketPtr p, const IpRx& rx) {
       return;
     }
   } else if (!(p->flags & PacketBuf::kRxL4ChecksumOk)) {
-    uint32_t sum = pseudo_header_sum(rx.src, rx.dst, kProtoUdp, h->length);
-    if (checksum_fold(checksum_chain(sum, *p)) != 0) {
+    if (checksum_fold(udp_sum(rx.src, rx.dst, h->length, *p)) != 0) {
       ++drop_bad_checksum_;
       return;
     }
   }
 
-  const bool to_many = rx.dst.is_multicast() || (rx.dst.is_v4() && stack_.is_broadcast_v4(rx.dst.v4));
+  // IP passes up only what is for our addresses, our groups, or a broadcast (RFC 1122 3.3.6).
+  const bool to_many = rx.dst.is_multicast() || (rx.dst.is_v4() && !stack_.is_local_v4(rx.dst.v4));
   if (to_many) {
     deliver_all(std::move(p), rx, *h);
     return;
@@ -551,9 +609,9 @@ ssize_t Udp::send(UdpSocket& s, const iovec* iov, size_t iovcnt, size_t len, con
   }
   if (daddr.is_unspecified()) return -ENETUNREACH;
   if (s.bind_addr_locked && s.local_addr.family != daddr.family) return -ENETUNREACH;
-  if (!stack_.routes().lookup(daddr)) return -ENETUNREACH;
+  // No route (ENETUNREACH) and broadcast without SO_BROADCAST (EACCES) are the IP layer's
+  // to find: it looks them up anyway.
   const bool v4 = daddr.is_v4();
-  if (v4 && stack_.is_broadcast_v4(daddr.v4) && !s.broadcast) return -EACCES;
   if (len > (v4 ? kUdpMaxPayloadV4 : kUdpMaxPayloadV6)) return -EMSGSIZE;
   // Linux sock_alloc_send_skb: a pending error first, then a shut-down sender.
   if (s.error) {
@@ -568,9 +626,9 @@ ssize_t Udp::send(UdpSocket& s, const iovec* iov, size_t iovcnt, size_t len, con
   if (opt && opt->src && !opt->src->is_unspecified()) {
     if (opt->src->family != daddr.family || !is_bindable(*opt->src) || opt->src->is_multicast()) return -EINVAL;
     src = *opt->src;
-  } else if (!s.local_addr.is_unspecified() && !s.local_addr.is_multicast() &&
-             !(s.local_addr.is_v4() && stack_.is_broadcast_v4(s.local_addr.v4))) {
-    src = s.local_addr;
+  } else if (s.local_addr.is_v4() ? stack_.is_local_v4(s.local_addr.v4)
+                                   : (!s.local_addr.v6.is_unspecified() && !s.local_addr.v6.is_multicast())) {
+    src = s.local_addr;  // a unicast binding (not a group or broadcast address)
   } else if (v4 && daddr.v4.is_multicast() && !s.mcast_if.is_unspecified()) {
     src = s.mcast_if;
   } else {
@@ -607,7 +665,7 @@ ssize_t Udp::send(UdpSocket& s, const iovec* iov, size_t iovcnt, size_t len, con
   repr.length = uint16_t(len + kUdpHeaderLen);
   repr.checksum = 0;
   repr.emit(h);
-  uint16_t c = checksum_fold(checksum_chain(pseudo_header_sum(src, daddr, kProtoUdp, repr.length), *head));
+  uint16_t c = checksum_fold(udp_sum(src, daddr, repr.length, *head));
   if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones
   store16(h + 6, c);
 
