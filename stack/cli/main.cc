@@ -23,27 +23,29 @@ namespace {
 constexpr int kUsageError = 2;
 
 void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: shunt <command> [options]\n"
-               "\n"
-               "Shunt is a user-space TCP/UDP/IP stack (kernel bypass, LD_PRELOAD, simulation first).\n"
-               "\n"
-               "commands:\n"
-               "  demo [options]     64-byte UDP ping-pong between two stacks in virtual time\n"
-               "      --count N        round trips (default 10000)\n"
-               "      --seed N         seed of the stacks and of the link's impairments (default SHUNT_SEED, 1)\n"
-               "      --delay-us X     one-way link delay in microseconds (default 1)\n"
-               "      --rate-gbps X    link rate in Gbit/s, 0 for no serialization time (default 10)\n"
-               "      --loss P         probability that a frame is lost, 0..1 (default 0)\n"
-               "      --pcap FILE      write every frame on the link to FILE (like SHUNT_PCAP)\n"
-               "  config [--markdown]  every SHUNT_* variable with its value and accepted range\n"
-               "                       (--markdown: the table of docs/config.md)\n"
-               "  version            print the version\n"
-               "  help, --help, -h   this text\n"
-               "\n"
-               "Configuration comes from SHUNT_* environment variables (SHUNT_LOG_LEVEL, SHUNT_PCAP,\n"
-               "SHUNT_SEED, ...): `shunt config` lists them all, docs/config.md documents them.\n"
-               "Exit status: 0 success, 1 failure, 2 usage or configuration error.\n");
+  std::fprintf(
+      out,
+      "usage: shunt <command> [options]\n"
+      "\n"
+      "Shunt is a user-space TCP/UDP/IP stack (kernel bypass, LD_PRELOAD, simulation first).\n"
+      "\n"
+      "commands:\n"
+      "  demo [options]     64-byte UDP ping-pong between two stacks in virtual time\n"
+      "      --count N        round trips (default 10000)\n"
+      "      --seed N         seed of the stacks and of the link's impairments (default "
+      "SHUNT_SEED, 1)\n"
+      "      --delay-us X     one-way link delay in microseconds (default 1)\n"
+      "      --rate-gbps X    link rate in Gbit/s, 0 for no serialization time (default 10)\n"
+      "      --loss P         probability that a frame is lost, 0..1 (default 0)\n"
+      "      --pcap FILE      write every frame on the link to FILE (like SHUNT_PCAP)\n"
+      "  config [--markdown]  every SHUNT_* variable with its value and accepted range\n"
+      "                       (--markdown: the table of docs/config.md)\n"
+      "  version            print the version\n"
+      "  help, --help, -h   this text\n"
+      "\n"
+      "Configuration comes from SHUNT_* environment variables (SHUNT_LOG_LEVEL, SHUNT_PCAP,\n"
+      "SHUNT_SEED, ...): `shunt config` lists them all, docs/config.md documents them.\n"
+      "Exit status: 0 success, 1 failure, 2 usage or configuration error.\n");
 }
 
 int usage_error(const std::string& msg) {
@@ -65,9 +67,12 @@ bool load(Config& out) {
 std::string range_of(const ConfigVar& v) {
   switch (v.kind) {
     case ConfigVar::Kind::kInt:
-      return "[" + std::to_string(v.min) + ", " + (v.max == INT64_MAX ? std::string("2^63-1") : std::to_string(v.max)) + "]";
-    case ConfigVar::Kind::kChoice: return std::string("one of ") + v.choices;
-    case ConfigVar::Kind::kString: return "text";
+      return "[" + std::to_string(v.min) + ", " +
+             (v.max == INT64_MAX ? std::string("2^63-1") : std::to_string(v.max)) + "]";
+    case ConfigVar::Kind::kChoice:
+      return std::string("one of ") + v.choices;
+    case ConfigVar::Kind::kString:
+      return "text";
   }
   return "";
 }
@@ -93,25 +98,29 @@ int cmd_config(const std::vector<std::string>& args) {
     value_w = std::max(value_w, config_get(c, v).size() + 1);
     range_w = std::max(range_w, range_of(v).size());
   }
-  std::printf("%-*s %-*s %-*s %s\n", int(name_w), "VARIABLE", int(value_w), "VALUE", int(range_w), "ACCEPTED", "MEANING");
+  std::printf("%-*s %-*s %-*s %s\n", int(name_w), "VARIABLE", int(value_w), "VALUE", int(range_w),
+              "ACCEPTED", "MEANING");
   for (const auto& v : config_vars()) {
     std::string value = config_get(c, v);
     if (value.empty()) value = "(unset)";
     if (std::getenv(v.name)) value += "*";
-    std::printf("%-*s %-*s %-*s %s\n", int(name_w), v.name, int(value_w), value.c_str(), int(range_w), range_of(v).c_str(), v.help);
+    std::printf("%-*s %-*s %-*s %s\n", int(name_w), v.name, int(value_w), value.c_str(),
+                int(range_w), range_of(v).c_str(), v.help);
   }
   std::printf("(* set in the environment)\n");
   return 0;
 }
 
 // Parses a number option; false with a message on anything that is not a number in [lo, hi].
-bool parse_number(const std::string& opt, const std::string& text, double lo, double hi, double& out, std::string& err) {
+bool parse_number(const std::string& opt, const std::string& text, double lo, double hi,
+                  double& out, std::string& err) {
   errno = 0;
   char* end = nullptr;
   double v = std::strtod(text.c_str(), &end);
   if (text.empty() || errno != 0 || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "%s %s: expected a number in [%g, %g]", opt.c_str(), text.c_str(), lo, hi);
+    std::snprintf(buf, sizeof buf, "%s %s: expected a number in [%g, %g]", opt.c_str(),
+                  text.c_str(), lo, hi);
     err = buf;
     return false;
   }
@@ -119,12 +128,14 @@ bool parse_number(const std::string& opt, const std::string& text, double lo, do
   return true;
 }
 
-bool parse_integer(const std::string& opt, const std::string& text, uint64_t lo, uint64_t hi, uint64_t& out, std::string& err) {
+bool parse_integer(const std::string& opt, const std::string& text, uint64_t lo, uint64_t hi,
+                   uint64_t& out, std::string& err) {
   errno = 0;
   char* end = nullptr;
   unsigned long long v = std::strtoull(text.c_str(), &end, 10);
   if (text.empty() || text[0] == '-' || errno != 0 || *end != '\0' || v < lo || v > hi) {
-    err = opt + " " + text + ": expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+    err = opt + " " + text + ": expected an integer in [" + std::to_string(lo) + ", " +
+          std::to_string(hi) + "]";
     return false;
   }
   out = v;
@@ -161,7 +172,8 @@ int cmd_demo(const std::vector<std::string>& args) {
       value = opt.substr(eq + 1);
       opt = opt.substr(0, eq);
     }
-    static const char* const kOptions[] = {"--count", "--seed", "--delay-us", "--rate-gbps", "--loss", "--pcap"};
+    static const char* const kOptions[] = {"--count",     "--seed", "--delay-us",
+                                           "--rate-gbps", "--loss", "--pcap"};
     bool known = false;
     for (const char* k : kOptions) known = known || opt == k;
     if (!known) return usage_error("demo: unknown option '" + args[i] + "'");
@@ -223,21 +235,25 @@ int cmd_demo(const std::vector<std::string>& args) {
     std::snprintf(rate, sizeof rate, "unlimited");
   }
   std::printf("shunt demo: 64-byte UDP ping-pong between two stacks, virtual time\n");
-  std::printf("  link           %s, %s one way, MTU %u, loss %g, seed %" PRIu64 "\n", rate, micros(o.link.delay).c_str(),
-              o.link.mtu, loss, seed);
+  std::printf("  link           %s, %s one way, MTU %u, loss %g, seed %" PRIu64 "\n", rate,
+              micros(o.link.delay).c_str(), o.link.mtu, loss, seed);
   std::printf("  %-14s %s\n", "round trips", with_commas(r.completed).c_str());
   std::printf("  %-14s %s\n", "lost", with_commas(r.lost).c_str());
   std::printf("  %-14s %s\n", "rtt p50", micros(r.percentile(0.50)).c_str());
   std::printf("  %-14s %s\n", "rtt p99", micros(r.percentile(0.99)).c_str());
   std::printf("  %-14s %s\n", "rtt p99.9", micros(r.percentile(0.999)).c_str());
   std::printf("  %-14s %s\n", "rtt max", micros(r.percentile(1.0)).c_str());
-  std::printf("  %-14s %s on the link (%s dropped by impairments)\n", "packets", with_commas(link.get("link.tx_frames")).c_str(),
+  std::printf("  %-14s %s on the link (%s dropped by impairments)\n", "packets",
+              with_commas(link.get("link.tx_frames")).c_str(),
               with_commas(link.get("link.drop.loss")).c_str());
   std::printf("  %-14s %s on the link\n", "bytes", with_commas(link.get("link.tx_bytes")).c_str());
   std::printf("  %-14s %.3f ms\n", "virtual time", double(h.now()) / 1e6);
-  std::printf("  %-14s %.3f ms (%s round trips per second)\n", "wall time", double(wall_taken) / 1e6,
-              with_commas(wall_taken > 0 ? uint64_t(double(r.completed) * 1e9 / double(wall_taken)) : 0).c_str());
-  if (!pcap.empty()) std::printf("  %-14s %s (%" PRIu64 " frames)\n", "pcap", pcap.c_str(), h.pcap().records());
+  std::printf(
+      "  %-14s %.3f ms (%s round trips per second)\n", "wall time", double(wall_taken) / 1e6,
+      with_commas(wall_taken > 0 ? uint64_t(double(r.completed) * 1e9 / double(wall_taken)) : 0)
+          .c_str());
+  if (!pcap.empty())
+    std::printf("  %-14s %s (%" PRIu64 " frames)\n", "pcap", pcap.c_str(), h.pcap().records());
   if (r.completed == 0) {
     std::fprintf(stderr, "shunt: demo: no round trip completed\n");
     return 1;

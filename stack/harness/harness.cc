@@ -7,7 +7,9 @@
 
 namespace shunt {
 
-MacAddr Harness::mac_of(size_t i) { return MacAddr{{0x02, 0, 0, 0, uint8_t((i + 1) >> 8), uint8_t(i + 1)}}; }
+MacAddr Harness::mac_of(size_t i) {
+  return MacAddr{{0x02, 0, 0, 0, uint8_t((i + 1) >> 8), uint8_t(i + 1)}};
+}
 
 Ipv4Addr Harness::ipv4_of(size_t i) { return Ipv4Addr{(10u << 24) | uint32_t(i + 1)}; }
 

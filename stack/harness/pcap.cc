@@ -32,7 +32,7 @@ bool PcapWriter::open(const std::string& path, uint32_t snaplen) {
   std::setvbuf(file_, nullptr, _IOFBF, 1 << 16);
   uint8_t h[kPcapFileHeaderLen];
   put32(h, kPcapMagicNanos);
-  put16(h + 4, 2);   // version 2.4
+  put16(h + 4, 2);  // version 2.4
   put16(h + 6, 4);
   put32(h + 8, 0);   // thiszone
   put32(h + 12, 0);  // sigfigs

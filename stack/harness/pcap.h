@@ -50,7 +50,8 @@ class PcapWriter {
 // Wraps a Device and records every frame it receives and sends, stamped by `clock`.
 class PcapDevice final : public Device {
  public:
-  PcapDevice(Device& inner, Clock& clock, PcapWriter& writer) : inner_(inner), clock_(clock), writer_(writer) {}
+  PcapDevice(Device& inner, Clock& clock, PcapWriter& writer)
+      : inner_(inner), clock_(clock), writer_(writer) {}
   const DeviceInfo& info() const override { return inner_.info(); }
   void attach(BufferPool& pool) override {
     pool_ = &pool;

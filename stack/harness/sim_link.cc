@@ -8,7 +8,8 @@
 
 namespace shunt {
 
-SimPort::SimPort(SimLink& link, size_t index, MacAddr mac, uint32_t mtu) : link_(link), index_(index) {
+SimPort::SimPort(SimLink& link, size_t index, MacAddr mac, uint32_t mtu)
+    : link_(link), index_(index) {
   info_.name = "sim" + std::to_string(index);
   info_.mac = mac;
   info_.mtu = mtu;

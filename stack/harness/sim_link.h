@@ -23,17 +23,17 @@ class PcapWriter;
 class SimLink;
 
 struct LinkConfig {
-  Nanos delay = kMicro;                      // one-way propagation delay
-  uint64_t rate_bps = 10'000'000'000;        // serialization rate; 0 = frames take no time
-  uint32_t mtu = 1500;                       // largest IP packet; longer frames are dropped
-  double loss = 0;                           // probability a frame is lost
-  double duplicate = 0;                      // probability a frame arrives twice
-  double reorder = 0;                        // probability a frame is held back by reorder_delay
-  double corrupt = 0;                        // probability one random bit of a frame is flipped
-  Nanos reorder_delay = 20 * kMicro;         // extra delay of a reordered frame, so others overtake
-  uint64_t seed = 1;                         // of the impairments
-  size_t max_in_flight = 4096;               // frames on the wire at once; more are dropped
-  size_t rx_ring = 1024;                     // frames waiting at a port for rx_burst(); more are dropped
+  Nanos delay = kMicro;                // one-way propagation delay
+  uint64_t rate_bps = 10'000'000'000;  // serialization rate; 0 = frames take no time
+  uint32_t mtu = 1500;                 // largest IP packet; longer frames are dropped
+  double loss = 0;                     // probability a frame is lost
+  double duplicate = 0;                // probability a frame arrives twice
+  double reorder = 0;                  // probability a frame is held back by reorder_delay
+  double corrupt = 0;                  // probability one random bit of a frame is flipped
+  Nanos reorder_delay = 20 * kMicro;   // extra delay of a reordered frame, so others overtake
+  uint64_t seed = 1;                   // of the impairments
+  size_t max_in_flight = 4096;         // frames on the wire at once; more are dropped
+  size_t rx_ring = 1024;               // frames waiting at a port for rx_burst(); more are dropped
 };
 
 // What a real NIC adds around each frame on the wire: preamble and SFD (8), FCS (4) and the
@@ -105,7 +105,9 @@ class SimLink {
     uint32_t from;
   };
   struct Later {
-    bool operator()(const Event& a, const Event& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+    bool operator()(const Event& a, const Event& b) const {
+      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+    }
   };
   // Takes a frame from `from`; false if it never got onto the wire (MTU, no room).
   bool transmit(SimPort& from, const PacketBuf& frame);

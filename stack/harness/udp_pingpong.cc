@@ -118,9 +118,11 @@ void UdpPingPong::serve() {
   while (true) {
     sockaddr_in6 from{};
     socklen_t from_len = sizeof from;
-    ssize_t n = server_api_->recvfrom(server_fd_, echo_.data(), echo_.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+    ssize_t n = server_api_->recvfrom(server_fd_, echo_.data(), echo_.size(), 0,
+                                      reinterpret_cast<sockaddr*>(&from), &from_len);
     if (n < 0) return;
-    server_api_->sendto(server_fd_, echo_.data(), size_t(n), 0, reinterpret_cast<sockaddr*>(&from), from_len);
+    server_api_->sendto(server_fd_, echo_.data(), size_t(n), 0, reinterpret_cast<sockaddr*>(&from),
+                        from_len);
   }
 }
 
@@ -130,9 +132,11 @@ bool UdpPingPong::ping(uint64_t seq, Nanos timeout) {
   const Nanos t0 = h_.now();
   {
     Enter e(obs, o_.client);
-    ssize_t r = client_api_->sendto(client_fd_, out_.data(), out_.size(), 0, reinterpret_cast<const sockaddr*>(server_addr_),
-                                    server_addr_len_);
-    if (r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EHOSTUNREACH) return fail("client sendto", long(r));
+    ssize_t r =
+        client_api_->sendto(client_fd_, out_.data(), out_.size(), 0,
+                            reinterpret_cast<const sockaddr*>(server_addr_), server_addr_len_);
+    if (r < 0 && r != -EAGAIN && r != -ENOBUFS && r != -EHOSTUNREACH)
+      return fail("client sendto", long(r));
   }
   ++result_.sent;
   bool got = false;

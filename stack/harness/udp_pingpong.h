@@ -16,13 +16,13 @@ class Harness;
 class SocketApi;
 
 struct PingPongOptions {
-  size_t client = 0;        // stack index
+  size_t client = 0;  // stack index
   size_t server = 1;
-  size_t payload = 64;      // UDP payload bytes (>= 8)
+  size_t payload = 64;  // UDP payload bytes (>= 8)
   uint16_t client_port = 40000;
   uint16_t server_port = 7;
-  bool ipv6 = false;        // over fd00::N instead of 10.0.0.N
-  Nanos timeout = 0;        // per ping; 0: 10 ms plus four round trips at the link's rate and delay
+  bool ipv6 = false;  // over fd00::N instead of 10.0.0.N
+  Nanos timeout = 0;  // per ping; 0: 10 ms plus four round trips at the link's rate and delay
   Nanos first_timeout = 30 * kSecond;  // the first ping waits for neighbour resolution
 };
 
@@ -30,9 +30,9 @@ struct PingPongResult {
   uint64_t sent = 0;
   uint64_t completed = 0;
   uint64_t lost = 0;
-  std::vector<Nanos> rtts;  // one per completed round trip, in order
+  std::vector<Nanos> rtts;          // one per completed round trip, in order
   Nanos started = 0, finished = 0;  // virtual time
-  std::string error;        // set when a socket call failed; the run stopped there
+  std::string error;                // set when a socket call failed; the run stopped there
   bool ok() const { return error.empty(); }
   // Nearest-rank percentile (0 < p <= 1) of the round-trip times; 0 if there are none.
   Nanos percentile(double p) const;

@@ -47,7 +47,9 @@ class SideCollector final : public StackObserver {
 };
 
 int usage() {
-  std::fprintf(stderr, "usage: bench_udp_pingpong [--count K] [--warmup W] [--collect all|client|server|none]\n");
+  std::fprintf(
+      stderr,
+      "usage: bench_udp_pingpong [--count K] [--warmup W] [--collect all|client|server|none]\n");
   return 2;
 }
 }  // namespace
@@ -68,7 +70,9 @@ int main(int argc, char** argv) {
       return usage();
     }
   }
-  if (count == 0 || (collect != "all" && collect != "client" && collect != "server" && collect != "none")) return usage();
+  if (count == 0 ||
+      (collect != "all" && collect != "client" && collect != "server" && collect != "none"))
+    return usage();
 
   HarnessOptions o;  // two stacks, 10 Gbit/s, 1 us one way
   Harness h(o);
@@ -77,8 +81,8 @@ int main(int argc, char** argv) {
   UdpPingPong pp(h, po);
   pp.run(warmup);
   if (!pp.result().ok() || pp.result().completed != warmup) {
-    std::fprintf(stderr, "bench: warm-up failed: %s (%" PRIu64 " of %" PRIu64 " round trips)\n", pp.result().error.c_str(),
-                 pp.result().completed, warmup);
+    std::fprintf(stderr, "bench: warm-up failed: %s (%" PRIu64 " of %" PRIu64 " round trips)\n",
+                 pp.result().error.c_str(), pp.result().completed, warmup);
     return 1;
   }
 
@@ -96,12 +100,14 @@ int main(int argc, char** argv) {
   const PingPongResult& r = pp.result();
   uint64_t measured = r.completed - warmup;
   if (!r.ok() || measured != count) {
-    std::fprintf(stderr, "bench: run failed: %s (%" PRIu64 " of %" PRIu64 " round trips)\n", r.error.c_str(), measured, count);
+    std::fprintf(stderr, "bench: run failed: %s (%" PRIu64 " of %" PRIu64 " round trips)\n",
+                 r.error.c_str(), measured, count);
     return 1;
   }
   std::printf("round_trips %" PRIu64 "\n", measured);
   std::printf("wall_ns %lld\n", (long long)took);
-  std::printf("round_trips_per_second %.0f\n", took > 0 ? double(measured) * 1e9 / double(took) : 0.0);
+  std::printf("round_trips_per_second %.0f\n",
+              took > 0 ? double(measured) * 1e9 / double(took) : 0.0);
   std::printf("rtt_p50_ns %lld\n", (long long)r.percentile(0.5));
   std::printf("callgrind_support %d\n", SHUNT_HAVE_CALLGRIND);
   return 0;

@@ -15,7 +15,9 @@ ConfigResult load_from(const std::map<std::string, std::string>& env) {
     return it == env.end() ? nullptr : it->second.c_str();
   });
 }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(no_variables_give_the_defaults) {
@@ -44,7 +46,8 @@ BOOST_AUTO_TEST_CASE(good_values_parse) {
 }
 
 BOOST_AUTO_TEST_CASE(each_bad_integer_is_one_line_naming_the_variable_and_its_range) {
-  for (const char* bad : {"256", "0", "-1", "", "12abc", "abc", "5 ", "99999999999999999999999", "1.5"}) {
+  for (const char* bad :
+       {"256", "0", "-1", "", "12abc", "abc", "5 ", "99999999999999999999999", "1.5"}) {
     ConfigResult r = load_from({{"SHUNT_TTL", bad}});
     BOOST_TEST_CONTEXT("SHUNT_TTL=" << bad) {
       BOOST_TEST_REQUIRE(r.errors.size() == 1u);
@@ -108,5 +111,6 @@ BOOST_AUTO_TEST_CASE(docs_config_md_holds_the_generated_table) {
   BOOST_TEST_REQUIRE(in.good(), "cannot read " << root << "/docs/config.md");
   std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   BOOST_TEST(contains(doc, config_markdown()),
-             "docs/config.md is out of date: regenerate its table with `build/bin/shunt config --markdown`");
+             "docs/config.md is out of date: regenerate its table with `build/bin/shunt config "
+             "--markdown`");
 }

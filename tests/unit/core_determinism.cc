@@ -23,7 +23,8 @@ struct Outcome {
 
 Outcome ping_pong(uint64_t seed, const LinkConfig& link, uint64_t count = 300, bool ipv6 = false) {
   static int run = 0;
-  std::string path = "/tmp/shunt_test_" + std::to_string(getpid()) + "_det" + std::to_string(run++) + ".pcap";
+  std::string path =
+      "/tmp/shunt_test_" + std::to_string(getpid()) + "_det" + std::to_string(run++) + ".pcap";
   Outcome out;
   {
     HarnessOptions o;

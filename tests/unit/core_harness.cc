@@ -72,7 +72,8 @@ BOOST_AUTO_TEST_CASE(an_echo_request_is_answered_across_the_link_after_arp) {
   Harness h;
   h.run_for(kMilli);
   BOOST_TEST(send_echo(h, 0, 1, 1) == 0);
-  bool answered = h.run_until([&] { return h.stack(0).counters().get("icmp.rx_echo_reply") == 1; }, kSecond);
+  bool answered =
+      h.run_until([&] { return h.stack(0).counters().get("icmp.rx_echo_reply") == 1; }, kSecond);
   BOOST_TEST(answered);
   BOOST_TEST(h.stack(1).counters().get("icmp.rx_echo_request") == 1u);
   BOOST_TEST(h.stack(0).arp().lookup(Harness::ipv4_of(1)).has_value());
@@ -128,10 +129,11 @@ BOOST_AUTO_TEST_CASE(corrupted_frames_are_dropped_by_the_stacks_and_nothing_brea
   }
   h.run_for(10 * kSecond);
   BOOST_TEST(h.link().counters().get("link.corrupted") > 100u);
-  uint64_t dropped = h.stack(0).counters().sum("eth.drop.") + h.stack(1).counters().sum("eth.drop.") +
-                     h.stack(0).counters().sum("ipv4.drop.") + h.stack(1).counters().sum("ipv4.drop.") +
-                     h.stack(0).counters().sum("icmp.drop.") + h.stack(1).counters().sum("icmp.drop.") +
-                     h.stack(0).counters().sum("arp.drop.") + h.stack(1).counters().sum("arp.drop.");
+  uint64_t dropped =
+      h.stack(0).counters().sum("eth.drop.") + h.stack(1).counters().sum("eth.drop.") +
+      h.stack(0).counters().sum("ipv4.drop.") + h.stack(1).counters().sum("ipv4.drop.") +
+      h.stack(0).counters().sum("icmp.drop.") + h.stack(1).counters().sum("icmp.drop.") +
+      h.stack(0).counters().sum("arp.drop.") + h.stack(1).counters().sum("arp.drop.");
   BOOST_TEST(dropped > 0u);
   BOOST_TEST(h.stack(0).counters().get("icmp.rx_echo_reply") <= 300u);
   BOOST_TEST(h.stalls() == 0u);

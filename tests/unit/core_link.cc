@@ -1,7 +1,7 @@
 // The harness link on its own: ports fed with raw frames, no stacks.
-#include <boost/test/unit_test.hpp>
 #include <algorithm>
 #include <bit>
+#include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -17,7 +17,8 @@ namespace {
 MacAddr mac(uint8_t n) { return MacAddr{{0x02, 0, 0, 0, 0, n}}; }
 
 struct LinkFixture {
-  explicit LinkFixture(const LinkConfig& cfg, size_t ports = 2, size_t buffers = 256) : link(clock, cfg) {
+  explicit LinkFixture(const LinkConfig& cfg, size_t ports = 2, size_t buffers = 256)
+      : link(clock, cfg) {
     for (size_t i = 0; i < ports; ++i) {
       pools.push_back(std::make_unique<BufferPool>(buffers));
       SimPort& p = link.add_port(mac(uint8_t(i + 1)));

@@ -14,16 +14,21 @@
 using namespace shunt;
 
 namespace {
-std::string temp_path(const char* name) { return "/tmp/shunt_test_" + std::to_string(getpid()) + "_" + name + ".pcap"; }
+std::string temp_path(const char* name) {
+  return "/tmp/shunt_test_" + std::to_string(getpid()) + "_" + name + ".pcap";
+}
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 uint32_t le32(const std::vector<uint8_t>& b, size_t off) {
-  return uint32_t(b[off]) | uint32_t(b[off + 1]) << 8 | uint32_t(b[off + 2]) << 16 | uint32_t(b[off + 3]) << 24;
+  return uint32_t(b[off]) | uint32_t(b[off + 1]) << 8 | uint32_t(b[off + 2]) << 16 |
+         uint32_t(b[off + 3]) << 24;
 }
-uint16_t le16(const std::vector<uint8_t>& b, size_t off) { return uint16_t(b[off] | b[off + 1] << 8); }
+uint16_t le16(const std::vector<uint8_t>& b, size_t off) {
+  return uint16_t(b[off] | b[off + 1] << 8);
+}
 
 struct Record {
   uint32_t sec, nsec, incl, orig;

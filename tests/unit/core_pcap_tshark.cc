@@ -62,8 +62,8 @@ BOOST_AUTO_TEST_CASE(tshark_reads_a_harness_capture_without_warnings) {
     BOOST_TEST(c.run(5).completed == 5u);
     frames = h.link().counters().get("link.tx_frames");
   }
-  std::string out = run("tshark -n -r " + path +
-                        " -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -V 2>&1");
+  std::string out =
+      run("tshark -n -r " + path + " -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -V 2>&1");
   BOOST_TEST(count(out, "Frame ") >= frames);
   BOOST_TEST(count(out, "alformed") == 0u, "tshark says malformed:\n" << out.substr(0, 4000));
   BOOST_TEST(count(out, " incorrect") == 0u);
