@@ -45,20 +45,19 @@ uint32_t fast_sum(const uint8_t* p, size_t n) {
   if constexpr (std::endian::native != std::endian::little) {
     return checksum_add(0, p, n);
   } else {
+    // 32-bit words into a 64-bit accumulator: no carry can be lost below 2^32 words.
     uint64_t acc = 0;
-    while (n >= 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      acc += w;
-      acc += acc < w;
-      p += 8;
-      n -= 8;
+    while (n >= 16) {
+      uint32_t w[4];
+      std::memcpy(w, p, 16);
+      acc += uint64_t(w[0]) + w[1] + w[2] + w[3];
+      p += 16;
+      n -= 16;
     }
-    if (n >= 4) {
+    while (n >= 4) {
       uint32_t w;
       std::memcpy(&w, p, 4);
       acc += w;
-      acc += acc < w;
       p += 4;
       n -= 4;
     }
@@ -66,15 +65,10 @@ uint32_t fast_sum(const uint8_t* p, size_t n) {
       uint16_t w;
       std::memcpy(&w, p, 2);
       acc += w;
-      acc += acc < w;
       p += 2;
       n -= 2;
     }
-    if (n) {
-      acc += p[0];  // the odd byte is the high byte of a big-endian word: the low one here
-      acc += acc < p[0];
-    }
-    acc = (acc & 0xffffffffu) + (acc >> 32);
+    if (n) acc += p[0];  // the odd byte is the high byte of a big-endian word: the low one here
     acc = (acc & 0xffffffffu) + (acc >> 32);
     acc = (acc & 0xffffu) + (acc >> 16);
     acc = (acc & 0xffffu) + (acc >> 16);
@@ -314,6 +308,11 @@ UdpRxInfo Udp::rx_info(const PacketBuf& p) {
 }
 
 size_t Udp::copy_payload(const PacketBuf& p, const iovec* iov, size_t iovcnt) {
+  if (!p.chain && iovcnt == 1) {  // the common case: one buffer into one buffer
+    const size_t n = std::min(p.size() - kUdpHeaderLen, iov[0].iov_len);
+    if (n) std::memcpy(iov[0].iov_base, p.data() + kUdpHeaderLen, n);
+    return n;
+  }
   size_t vi = 0, voff = 0, copied = 0;
   size_t off = kUdpHeaderLen;
   for (const PacketBuf* b = &p; b && vi < iovcnt; b = b->chain, off = 0) {

@@ -50,27 +50,33 @@ Ipv6Addr mapped(Ipv4Addr a) {
 // truncated to *len; *len becomes the full size (getsockname(2)).
 void put_sockaddr(Family fam, const IpAddr& a, uint16_t port, sockaddr* out, socklen_t* len) {
   if (!out || !len) return;
-  union {
-    sockaddr_in v4;
-    sockaddr_in6 v6;
-  } u;
-  std::memset(&u, 0, sizeof u);
-  socklen_t size;
   if (fam == Family::kV4) {
-    u.v4.sin_family = AF_INET;
-    u.v4.sin_port = htons(port);
-    u.v4.sin_addr.s_addr = htonl(a.is_v4() ? a.v4.v : 0);
-    size = sizeof(sockaddr_in);
-  } else {
-    u.v6.sin6_family = AF_INET6;
-    u.v6.sin6_port = htons(port);
-    const Ipv6Addr v6 = a.is_v4() ? mapped(a.v4) : a.v6;
-    v6.write(reinterpret_cast<uint8_t*>(&u.v6.sin6_addr));
-    if (!a.is_v4() && needs_scope(v6)) u.v6.sin6_scope_id = kUdpIfIndex;
-    size = sizeof(sockaddr_in6);
+    sockaddr_in sin;
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(port);
+    sin.sin_addr.s_addr = htonl(a.is_v4() ? a.v4.v : 0);
+    std::memset(sin.sin_zero, 0, sizeof sin.sin_zero);
+    if (*len >= sizeof sin) {
+      std::memcpy(out, &sin, sizeof sin);
+    } else {
+      std::memcpy(out, &sin, *len);
+    }
+    *len = sizeof sin;
+    return;
   }
-  std::memcpy(out, &u, std::min(*len, size));
-  *len = size;
+  sockaddr_in6 sin6;
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_port = htons(port);
+  sin6.sin6_flowinfo = 0;
+  const Ipv6Addr v6 = a.is_v4() ? mapped(a.v4) : a.v6;
+  v6.write(reinterpret_cast<uint8_t*>(&sin6.sin6_addr));
+  sin6.sin6_scope_id = !a.is_v4() && needs_scope(v6) ? kUdpIfIndex : 0;
+  if (*len >= sizeof sin6) {
+    std::memcpy(out, &sin6, sizeof sin6);
+  } else {
+    std::memcpy(out, &sin6, *len);
+  }
+  *len = sizeof sin6;
 }
 
 // A control message builder over msg_control (sets MSG_CTRUNC when one does not fit).
@@ -463,13 +469,18 @@ ssize_t SocketApi::Impl::send(int s, const iovec* iov, size_t iovcnt, int flags,
   }
 
   const bool nonblock = k->nonblock || (flags & MSG_DONTWAIT);
-  const Nanos deadline = deadline_of(k->sndtimeo);
+  Nanos deadline = 0;
+  bool waited = false;
   while (true) {
-    const ssize_t r = udp.send(*u, iov, iovcnt, len, dst, &opt);
+    const ssize_t r = udp.send(*u, iov, iovcnt, len, dst, opt.src || opt.ttl >= 0 || opt.tos >= 0 ? &opt : nullptr);
     // Out of buffers: the send buffer is full, in effect. Wait for the pool to drain.
     if (r != -ENOBUFS || stack.pool().available() >= Udp::buffers_for(len)) return r;
     if (nonblock) return -EAGAIN;
     if (!waiter) return -ENOBUFS;
+    if (!waited) {
+      deadline = deadline_of(k->sndtimeo);
+      waited = true;
+    }
     int err;
     if (!wait(deadline, &err)) return err;
     k = get(s);
@@ -503,12 +514,9 @@ ssize_t SocketApi::Impl::recv(int s, const iovec* iov, size_t iovcnt, int flags,
   Sock* k = get(s);
   if (!k) return -EBADF;
   if (flags & MSG_ERRQUEUE) return -EAGAIN;  // no error queue (IP_RECVERR is not offered)
-  if (fromlen && int(*fromlen) < 0) return -EINVAL;
-  for (size_t i = 0; i < iovcnt; ++i) {
-    if (iov[i].iov_len && !iov[i].iov_base) return -EFAULT;
-  }
   const bool nonblock = k->nonblock || (flags & MSG_DONTWAIT);
-  const Nanos deadline = deadline_of(k->rcvtimeo);
+  Nanos deadline = 0;
+  bool waited = false;
   while (true) {
     UdpSocket& u = *k->u;
     // __skb_recv_udp: a pending error is reported (and cleared) before any datagram.
@@ -519,6 +527,10 @@ ssize_t SocketApi::Impl::recv(int s, const iovec* iov, size_t iovcnt, int flags,
       return -e;
     }
     if (const PacketBuf* p = u.rxq.front()) {
+      if (fromlen && int(*fromlen) < 0) return -EINVAL;
+      for (size_t i = 0; i < iovcnt; ++i) {
+        if (iov[i].iov_len && !iov[i].iov_base) return -EFAULT;
+      }
       const UdpRxInfo info = Udp::rx_info(*p);
       const size_t copied = Udp::copy_payload(*p, iov, iovcnt);
       if (msg && copied < info.payload_len) msg->msg_flags |= MSG_TRUNC;
@@ -533,6 +545,10 @@ ssize_t SocketApi::Impl::recv(int s, const iovec* iov, size_t iovcnt, int flags,
     }
     if (nonblock || k->rcvtimeo == 0) return -EAGAIN;
     if (u.shut_rd) return 0;  // __skb_wait_for_more_packets: shut down for reading
+    if (!waited) {
+      deadline = deadline_of(k->rcvtimeo);  // the call's start: nothing has run since
+      waited = true;
+    }
     int err;
     if (!wait(deadline, &err)) return err;
     k = get(s);
