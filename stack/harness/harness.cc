@@ -86,38 +86,40 @@ bool Harness::step(Nanos limit) {
   return true;
 }
 
+bool Harness::progressed(Nanos before, uint64_t& activity, uint64_t& idle) {
+  const uint64_t now_activity = link_->activity();
+  if (clock_.now() != before || now_activity != activity) {
+    activity = now_activity;
+    idle = 0;
+    return true;
+  }
+  if (++idle < kMaxStepsWithoutProgress) return true;
+  ++stalls_;
+  SHUNT_WARN("harness: %llu steps at t=%lld ns moved neither time nor frames; giving up",
+             (unsigned long long)idle, (long long)clock_.now());
+  return false;
+}
+
 void Harness::run_until(Nanos t) {
-  uint64_t same = 0;
+  uint64_t activity = link_->activity(), idle = 0;
   while (true) {
     Nanos before = clock_.now();
     if (!step(t)) break;
-    same = clock_.now() == before ? same + 1 : 0;
-    if (same >= kMaxStepsWithoutProgress) {
-      ++stalls_;
-      SHUNT_WARN("harness: no progress after %llu steps at t=%lld ns; giving up",
-                 (unsigned long long)same, (long long)clock_.now());
-      return;
-    }
+    if (!progressed(before, activity, idle)) return;
   }
   clock_.advance_to(t);
 }
 
 bool Harness::run_until(const std::function<bool()>& done, Nanos timeout) {
   const Nanos limit = timeout >= kNever - clock_.now() ? kNever : clock_.now() + timeout;
-  uint64_t same = 0;
+  uint64_t activity = link_->activity(), idle = 0;
   while (!done()) {
     Nanos before = clock_.now();
     if (!step(limit)) {
       if (limit != kNever) clock_.advance_to(limit);
       return done();
     }
-    same = clock_.now() == before ? same + 1 : 0;
-    if (same >= kMaxStepsWithoutProgress) {
-      ++stalls_;
-      SHUNT_WARN("harness: no progress after %llu steps at t=%lld ns; giving up",
-                 (unsigned long long)same, (long long)clock_.now());
-      return done();
-    }
+    if (!progressed(before, activity, idle)) return done();
   }
   return true;
 }

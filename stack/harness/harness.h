@@ -72,8 +72,9 @@ class Harness {
 
   void set_observer(StackObserver* o) { observer_ = o; }
   StackObserver* observer() const { return observer_; }
-  // Steps that did not move the clock, in a row, before the loop gives up (a stack that keeps
-  // asking to be polled now); counted in stalls().
+  // Steps in a row that moved neither the clock nor any frame before the loop gives up (a
+  // stack that keeps asking to be polled now); counted in stalls(). A link without delay or
+  // rate makes progress without time passing: frames moving count as progress.
   static constexpr uint64_t kMaxStepsWithoutProgress = 1'000'000;
   uint64_t stalls() const { return stalls_; }
   uint64_t polls() const { return polls_; }
@@ -81,6 +82,8 @@ class Harness {
  private:
   // Runs the earliest pending work at or before `limit`; false if there is none.
   bool step(Nanos limit);
+  // After a step: false (and a stall counted) when too many steps in a row did nothing.
+  bool progressed(Nanos before, uint64_t& activity, uint64_t& idle);
   void poll(size_t i);
 
   VirtualClock clock_;

@@ -71,6 +71,7 @@ Nanos SimLink::serialization_time(size_t len) const {
 bool SimLink::transmit(SimPort& from, const PacketBuf& frame) {
   const Nanos now = clock_.now();
   const size_t len = frame.chain_size();
+  ++activity_;
   // The MTU counts the IP packet; the Ethernet header (and any VLAN tags) come on top.
   size_t limit = config_.mtu + kEthHeaderLen;
   if (frame.size() >= 14) {
@@ -144,6 +145,7 @@ size_t SimLink::deliver_due() {
     deliver(*e.frame, e.from);
     pool_.release(e.frame);
     ++n;
+    ++activity_;
   }
   return n;
 }

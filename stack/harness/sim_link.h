@@ -82,6 +82,8 @@ class SimLink {
   // Delivers every frame due at or before the clock's now; returns how many events ran.
   size_t deliver_due();
   size_t in_flight() const { return events_.size(); }
+  // Grows with every frame handed to the link and every delivery: a measure of progress.
+  uint64_t activity() const { return activity_; }
 
   // Records every frame a port hands to the link, stamped with the time it was handed over
   // (before impairments: the pcap shows what the stacks sent).
@@ -122,6 +124,7 @@ class SimLink {
   std::vector<std::unique_ptr<SimPort>> ports_;
   std::vector<Event> events_;  // a heap by Later
   uint64_t seq_ = 0;
+  uint64_t activity_ = 0;
   PcapWriter* pcap_ = nullptr;
   Counters counters_;
   Counter& tx_frames_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "stack/harness/harness.h"
+#include "stack/harness/udp_pingpong.h"
 #include "stack/net/arp.h"
 #include "stack/net/checksum.h"
 #include "stack/net/ipv4.h"
@@ -136,5 +137,19 @@ BOOST_AUTO_TEST_CASE(corrupted_frames_are_dropped_by_the_stacks_and_nothing_brea
       h.stack(0).counters().sum("arp.drop.") + h.stack(1).counters().sum("arp.drop.");
   BOOST_TEST(dropped > 0u);
   BOOST_TEST(h.stack(0).counters().get("icmp.rx_echo_reply") <= 300u);
+  BOOST_TEST(h.stalls() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_link_without_delay_or_rate_makes_progress_without_time_passing) {
+  HarnessOptions o;
+  o.link.delay = 0;
+  o.link.rate_bps = 0;
+  Harness h(o);
+  h.run_for(kMilli);
+  UdpPingPong pp(h);
+  const PingPongResult& r = pp.run(1000);
+  BOOST_TEST(r.ok());
+  BOOST_TEST(r.completed == 1000u);
+  BOOST_TEST(r.percentile(0.5) == 0);
   BOOST_TEST(h.stalls() == 0u);
 }
