@@ -1,39 +1,45 @@
 #include "stack/net/checksum.h"
 
+#include <bit>
 #include <cstring>
 
 namespace shunt {
 
 uint32_t checksum_add(uint32_t sum32, const void* data, size_t len) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  uint64_t sum = sum32;
-  // 32-bit big-endian words summed into 64 bits; folded at the end (RFC 1071 2(A)).
-  while (len >= 8) {
-    uint32_t a, b;
-    std::memcpy(&a, p, 4);
-    std::memcpy(&b, p + 4, 4);
-    sum += __builtin_bswap32(a);
-    sum += __builtin_bswap32(b);
-    p += 8;
-    len -= 8;
+  // Native-order 32-bit words into a 64-bit accumulator (no carry is lost below 2^32 words),
+  // folded and byte-swapped once at the end: RFC 1071 2(B), the sum is independent of byte
+  // order. Only the final fold depends on the machine being little-endian.
+  static_assert(std::endian::native == std::endian::little, "checksum_add assumes little-endian");
+  uint64_t acc = 0;
+  while (len >= 16) {
+    uint32_t w[4];
+    std::memcpy(w, p, 16);
+    acc += uint64_t(w[0]) + w[1] + w[2] + w[3];
+    p += 16;
+    len -= 16;
   }
-  if (len >= 4) {
-    uint32_t a;
-    std::memcpy(&a, p, 4);
-    sum += __builtin_bswap32(a);
+  while (len >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    acc += w;
     p += 4;
     len -= 4;
   }
   if (len >= 2) {
-    sum += uint32_t(p[0]) << 8 | p[1];
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    acc += w;
     p += 2;
     len -= 2;
   }
-  if (len) sum += uint32_t(p[0]) << 8;
-  while (sum >> 32) sum = (sum & 0xffffffff) + (sum >> 32);
-  // Fold to 32 bits without losing carries.
-  uint64_t s = (sum & 0xffff) + ((sum >> 16) & 0xffff) + (sum >> 32);
-  return uint32_t(s);
+  if (len) acc += p[0];  // the high byte of a big-endian word is the low byte here
+  acc = (acc & 0xffffffffu) + (acc >> 32);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  acc = (acc & 0xffffu) + (acc >> 16);
+  const uint32_t be = __builtin_bswap16(uint16_t(acc));
+  return sum32 + be;  // callers fold; 32 bits hold far more than any packet's worth of pieces
 }
 
 uint32_t pseudo_header_sum(const IpAddr& src, const IpAddr& dst, uint8_t proto, uint32_t length) {

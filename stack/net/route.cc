@@ -5,6 +5,7 @@
 namespace shunt {
 
 void RouteTable::add(const Route& r) {
+  cache_valid_ = false;
   remove(r.prefix, r.prefix_len);
   routes_.push_back(r);
 }
@@ -25,6 +26,7 @@ void RouteTable::set_default_gateway(const IpAddr& gw) {
 }
 
 void RouteTable::remove(const IpAddr& prefix, int prefix_len) {
+  cache_valid_ = false;
   std::erase_if(routes_, [&](const Route& r) {
     return r.prefix_len == prefix_len && prefix_match(prefix, r.prefix, prefix_len) &&
            r.prefix.family == prefix.family;
@@ -32,6 +34,14 @@ void RouteTable::remove(const IpAddr& prefix, int prefix_len) {
 }
 
 std::optional<NextHop> RouteTable::lookup(const IpAddr& dst) const {
+  if (cache_valid_ && cached_dst_ == dst) return cached_;
+  cached_ = lookup_slow(dst);
+  cached_dst_ = dst;
+  cache_valid_ = true;
+  return cached_;
+}
+
+std::optional<NextHop> RouteTable::lookup_slow(const IpAddr& dst) const {
   if (dst.is_multicast() || (dst.is_v4() && dst.v4.is_broadcast()) ||
       (dst.is_v6() && dst.v6.is_link_local())) {
     return NextHop{dst, false};

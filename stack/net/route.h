@@ -31,7 +31,14 @@ class RouteTable {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  std::optional<NextHop> lookup_slow(const IpAddr& dst) const;
+
   std::vector<Route> routes_;
+  // The last answer: consecutive sends mostly go to the same destination. Any change to the
+  // table clears it.
+  mutable bool cache_valid_ = false;
+  mutable IpAddr cached_dst_;
+  mutable std::optional<NextHop> cached_;
 };
 
 }  // namespace shunt

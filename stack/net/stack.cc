@@ -61,6 +61,7 @@ Stack::~Stack() {
   ipv4_.reset();
   arp_.reset();
   for (auto& t : tx_) t.reset();
+  for (auto& r : rx_) r.reset();
   loop_queue_.clear();
 }
 
@@ -171,9 +172,9 @@ void Stack::loop_back(PacketPtr frame) { loop_queue_.push(std::move(frame)); }
 Nanos Stack::poll() {
   in_poll_ = true;
   const Nanos t = clock_.now();
-  PacketPtr rx[kBurst];
-  size_t n = device_.rx_burst(rx, kBurst);
-  for (size_t i = 0; i < n; ++i) on_frame(std::move(rx[i]));
+  // rx_ is a member: a local array of handles would be built and destroyed on every poll.
+  size_t n = device_.rx_burst(rx_, kBurst);
+  for (size_t i = 0; i < n; ++i) on_frame(std::move(rx_[i]));
   // Frames we sent to ourselves; bounded so a loop cannot starve the device.
   for (size_t i = 0; i < kBurst && !loop_queue_.empty(); ++i) on_frame(loop_queue_.pop());
   timers_.advance(t);

@@ -133,6 +133,7 @@ class Stack {
 
   static constexpr size_t kBurst = 32;
   PacketPtr tx_[kBurst];
+  PacketPtr rx_[kBurst];
   size_t tx_count_ = 0;
   bool in_poll_ = false;
   PacketQueue loop_queue_;

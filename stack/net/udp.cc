@@ -38,45 +38,6 @@ uint64_t mix64(uint64_t x) {
   return x;
 }
 
-// The one's complement sum of `n` bytes as checksum_add would give it (folded to 16 bits), for
-// the common single-buffer datagram: 64-bit native-order words with end-around carry, then one
-// byte swap (RFC 1071 2(B): the sum is independent of byte order).
-uint32_t fast_sum(const uint8_t* p, size_t n) {
-  if constexpr (std::endian::native != std::endian::little) {
-    return checksum_add(0, p, n);
-  } else {
-    // 32-bit words into a 64-bit accumulator: no carry can be lost below 2^32 words.
-    uint64_t acc = 0;
-    while (n >= 16) {
-      uint32_t w[4];
-      std::memcpy(w, p, 16);
-      acc += uint64_t(w[0]) + w[1] + w[2] + w[3];
-      p += 16;
-      n -= 16;
-    }
-    while (n >= 4) {
-      uint32_t w;
-      std::memcpy(&w, p, 4);
-      acc += w;
-      p += 4;
-      n -= 4;
-    }
-    if (n >= 2) {
-      uint16_t w;
-      std::memcpy(&w, p, 2);
-      acc += w;
-      p += 2;
-      n -= 2;
-    }
-    if (n) acc += p[0];  // the odd byte is the high byte of a big-endian word: the low one here
-    acc = (acc & 0xffffffffu) + (acc >> 32);
-    acc = (acc & 0xffffu) + (acc >> 16);
-    acc = (acc & 0xffffu) + (acc >> 16);
-    acc = (acc & 0xffffu) + (acc >> 16);
-    return __builtin_bswap16(uint16_t(acc));
-  }
-}
-
 // The pseudo-header (RFC 768, RFC 8200 8.1) plus the datagram.
 uint32_t udp_sum(const IpAddr& src, const IpAddr& dst, uint16_t length, const PacketBuf& p) {
   uint32_t sum;
@@ -86,7 +47,7 @@ uint32_t udp_sum(const IpAddr& src, const IpAddr& dst, uint16_t length, const Pa
     sum = pseudo_header_sum(src, dst, kProtoUdp, length);
   }
   if (p.chain) return checksum_chain(sum, p);
-  return sum + fast_sum(p.data(), p.size());
+  return checksum_add(sum, p.data(), p.size());
 }
 
 // The memory a queued datagram holds: its buffers.
