@@ -29,15 +29,6 @@ struct HarnessOptions {
   bool add_addresses = true;
 };
 
-// Told whenever the harness (or a workload such as UdpPingPong) enters and leaves stack i: around
-// every Stack::poll() and socket call. The benchmark counts each side's own work with it.
-class StackObserver {
- public:
-  virtual ~StackObserver() = default;
-  virtual void enter(size_t stack) = 0;
-  virtual void leave(size_t stack) = 0;
-};
-
 class Harness {
  public:
   explicit Harness(const HarnessOptions& options = HarnessOptions{});
@@ -70,7 +61,11 @@ class Harness {
   PcapWriter& pcap() { return pcap_; }
   bool open_pcap(const std::string& path);
 
-  void set_observer(StackObserver* o) { observer_ = o; }
+  // Tells `o` (or nobody, with nullptr) about every entry into a stack; see StackObserver.
+  void set_observer(StackObserver* o) {
+    observer_ = o;
+    link_->set_observer(o);
+  }
   StackObserver* observer() const { return observer_; }
   // Steps in a row that moved neither the clock nor any frame before the loop gives up (a
   // stack that keeps asking to be polled now); counted in stalls(). A link without delay or

@@ -22,10 +22,13 @@ size_t SimPort::rx_burst(PacketPtr* out, size_t max) {
 }
 
 size_t SimPort::tx_burst(PacketPtr* frames, size_t n) {
+  StackObserver* o = link_.observer_;
+  if (o) o->device_begin(index_);
   size_t sent = 0;
   for (size_t i = 0; i < n; ++i) {
     if (frames[i] && link_.transmit(*this, *frames[i])) ++sent;
   }
+  if (o) o->device_end(index_);
   return sent;
 }
 

@@ -22,6 +22,20 @@ namespace shunt {
 class PcapWriter;
 class SimLink;
 
+// Told whenever the harness (or a workload such as UdpPingPong) enters and leaves stack i:
+// around every Stack::poll() and socket call. The benchmark counts each side's own work with it.
+// Inside such a call, the stack may hand frames to its SimPort: the link's work on them (copy
+// onto the wire, scheduling) is the NIC's and the wire's, not the stack's, and is bracketed by
+// device_begin()/device_end().
+class StackObserver {
+ public:
+  virtual ~StackObserver() = default;
+  virtual void enter(size_t stack) = 0;
+  virtual void leave(size_t stack) = 0;
+  virtual void device_begin(size_t /*stack*/) {}
+  virtual void device_end(size_t /*stack*/) {}
+};
+
 struct LinkConfig {
   Nanos delay = kMicro;                // one-way propagation delay
   uint64_t rate_bps = 10'000'000'000;  // serialization rate; 0 = frames take no time
@@ -88,6 +102,7 @@ class SimLink {
   // Records every frame a port hands to the link, stamped with the time it was handed over
   // (before impairments: the pcap shows what the stacks sent).
   void set_pcap(PcapWriter* w) { pcap_ = w; }
+  void set_observer(StackObserver* o) { observer_ = o; }
   const LinkConfig& config() const { return config_; }
   VirtualClock& clock() { return clock_; }
   // "link.*" counters: tx_frames/tx_bytes (handed to the link), rx_frames/rx_bytes (delivered to
@@ -126,6 +141,7 @@ class SimLink {
   uint64_t seq_ = 0;
   uint64_t activity_ = 0;
   PcapWriter* pcap_ = nullptr;
+  StackObserver* observer_ = nullptr;
   Counters counters_;
   Counter& tx_frames_;
   Counter& tx_bytes_;
