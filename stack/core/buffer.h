@@ -71,6 +71,11 @@ class PacketBuf {
   uint32_t flags = 0;
   static constexpr uint32_t kRxL3ChecksumOk = 1;  // the NIC verified the IPv4 header checksum
   static constexpr uint32_t kRxL4ChecksumOk = 2;  // the NIC verified the TCP/UDP checksum
+  // Transmit checksum offload, only on devices whose DeviceInfo says tx_checksum: the NIC fills
+  // in the IPv4 header checksum / the TCP or UDP checksum of an unfragmented packet.
+  static constexpr uint32_t kTxIpv4Checksum = 4;
+  static constexpr uint32_t kTxL4Checksum = 8;
+  static constexpr uint32_t kTxChecksumMask = kTxIpv4Checksum | kTxL4Checksum;
   // A datagram larger than one buffer (a reassembled one, or one to fragment) continues in
   // `chain`; the chain belongs to this buffer and is released with it.
   PacketBuf* chain = nullptr;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "stack/driver/checksum_offload.h"
 #include "stack/harness/pcap.h"
 #include "stack/net/ethernet.h"
 
@@ -13,6 +14,7 @@ SimPort::SimPort(SimLink& link, size_t index, MacAddr mac, uint32_t mtu)
   info_.name = "sim" + std::to_string(index);
   info_.mac = mac;
   info_.mtu = mtu;
+  info_.rx_checksum = info_.tx_checksum = link.config().checksum_offload;
 }
 
 size_t SimPort::rx_burst(PacketPtr* out, size_t max) {
@@ -95,6 +97,7 @@ bool SimLink::transmit(SimPort& from, const PacketBuf& frame) {
     return false;
   }
   for (const PacketBuf* b = &frame; b; b = b->chain) copy->append(b->bytes());
+  if (frame.flags & PacketBuf::kTxChecksumMask) fill_offloaded_checksums(*copy, frame.flags);
   ++tx_frames_;
   tx_bytes_.inc(len);
   if (pcap_) pcap_->write(now, *copy);
@@ -183,6 +186,7 @@ void SimLink::deliver_to(SimPort& to, const PacketBuf& frame) {
     return;
   }
   p->append(frame.bytes());
+  if (to.info_.rx_checksum) p->flags = verify_checksums(*p);
   ++rx_frames_;
   rx_bytes_.inc(frame.size());
   to.rx_.push(std::move(p));

@@ -48,6 +48,10 @@ struct LinkConfig {
   uint64_t seed = 1;                   // of the impairments
   size_t max_in_flight = 4096;         // frames on the wire at once; more are dropped
   size_t rx_ring = 1024;               // frames waiting at a port for rx_burst(); more are dropped
+  // The ports offer IPv4 header and TCP/UDP checksum offload on send and receive, as a ConnectX
+  // does: the port fills in checksums the stack left to it, and marks received frames whose
+  // checksums it verified.
+  bool checksum_offload = true;
 };
 
 // What a real NIC adds around each frame on the wire: preamble and SFD (8), FCS (4) and the

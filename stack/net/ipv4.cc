@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "stack/core/log.h"
+#include "stack/driver/checksum_offload.h"
 #include "stack/net/arp.h"
 #include "stack/net/icmp.h"
 #include "stack/net/igmp.h"
@@ -435,9 +436,12 @@ int Ipv4::output(PacketPtr l4, const Ipv4Tx& tx) {
       return -ENOBUFS;
     }
     for (const PacketBuf* b = l4.get(); b; b = b->chain) flat->append(b->bytes());
+    flat->flags = l4->flags & PacketBuf::kTxChecksumMask;
     l4 = std::move(flat);
   }
-  h.emit(l4->prepend(h.header_len));
+  const bool offload = stack_.device_info().tx_checksum;
+  h.emit(l4->prepend(h.header_len), !offload);
+  if (offload) l4->flags |= PacketBuf::kTxIpv4Checksum;
   ++tx_packets_;
   send_link(std::move(l4), t);
   return 0;
@@ -503,6 +507,7 @@ void Ipv4::send_link(PacketPtr ip, const LinkTarget& t) {
         return;
       }
       EthRepr::emit(e, stack_.mac(), stack_.mac(), kEtherTypeIpv4);
+      if (ip->flags & PacketBuf::kTxChecksumMask) fill_offloaded_checksums(*ip, ip->flags);
       ip->flags = PacketBuf::kRxL3ChecksumOk | PacketBuf::kRxL4ChecksumOk;
       stack_.loop_back(std::move(ip));
       return;
@@ -513,6 +518,7 @@ void Ipv4::send_link(PacketPtr ip, const LinkTarget& t) {
         PacketPtr c = stack_.pool().clone(*ip);
         if (c && c->prepend(kEthHeaderLen)) {
           EthRepr::emit(c->data(), mac, stack_.mac(), kEtherTypeIpv4);
+          if (ip->flags & PacketBuf::kTxChecksumMask) fill_offloaded_checksums(*c, ip->flags);
           c->flags = PacketBuf::kRxL3ChecksumOk | PacketBuf::kRxL4ChecksumOk;
           stack_.loop_back(std::move(c));
         } else {

@@ -94,8 +94,9 @@ struct Ipv4Repr {
     return true;
   }
 
-  // Writes the header (with a Router Alert option if header_len is 24) including its checksum.
-  void emit(uint8_t* p) const {
+  // Writes the header (with a Router Alert option if header_len is 24) including its checksum,
+  // unless the NIC is to fill that in (transmit checksum offload).
+  void emit(uint8_t* p, bool with_checksum = true) const {
     p[0] = uint8_t(0x40 | (header_len / 4));
     p[1] = tos;
     store16(p + 2, total_len);
@@ -114,7 +115,7 @@ struct Ipv4Repr {
       p[22] = 0;
       p[23] = 0;
     }
-    store16(p + 10, checksum(p, header_len));
+    if (with_checksum) store16(p + 10, checksum(p, header_len));
   }
 };
 

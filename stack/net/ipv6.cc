@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "stack/core/log.h"
+#include "stack/driver/checksum_offload.h"
 #include "stack/net/icmp6.h"
 #include "stack/net/icmp6_wire.h"
 #include "stack/net/ipv6_wire.h"
@@ -551,7 +552,8 @@ int Ipv6::output(PacketPtr l4, const Ipv6Tx& txin) {
 
 int Ipv6::transmit(PacketPtr ip, const Ipv6Tx& tx, const Ipv6Addr& next_hop, bool to_self) {
   ++tx_packets_;
-  ip->flags = 0;
+  const uint32_t offload = ip->flags & PacketBuf::kTxChecksumMask;  // set by the upper layer
+  ip->flags = offload;
   if (to_self) {
     uint8_t* e = ip->prepend(kEthHeaderLen);
     if (!e) {
@@ -559,6 +561,8 @@ int Ipv6::transmit(PacketPtr ip, const Ipv6Tx& tx, const Ipv6Addr& next_hop, boo
       return -ENOBUFS;
     }
     EthRepr::emit(e, stack_.mac(), stack_.mac(), kEtherTypeIpv6);
+    if (offload) fill_offloaded_checksums(*ip, offload);  // no NIC on this path to do it
+    ip->flags = 0;
     stack_.loop_back(std::move(ip));
     return 0;
   }
@@ -569,6 +573,8 @@ int Ipv6::transmit(PacketPtr ip, const Ipv6Tx& tx, const Ipv6Addr& next_hop, boo
       uint8_t* e = c ? c->prepend(kEthHeaderLen) : nullptr;
       if (e) {
         EthRepr::emit(e, mac, stack_.mac(), kEtherTypeIpv6);
+        if (offload) fill_offloaded_checksums(*c, offload);
+        c->flags = 0;
         stack_.loop_back(std::move(c));
       } else {
         ++tx_no_buffer_;

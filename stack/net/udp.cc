@@ -625,9 +625,15 @@ ssize_t Udp::send(UdpSocket& s, const iovec* iov, size_t iovcnt, size_t len, con
   repr.length = uint16_t(len + kUdpHeaderLen);
   repr.checksum = 0;
   repr.emit(h);
-  uint16_t c = checksum_fold(udp_sum(src, daddr, repr.length, *head));
-  if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones
-  store16(h + 6, c);
+  // A NIC with checksum offload fills in the checksum of a datagram that goes out whole.
+  if (stack_.device_info().tx_checksum && !head->chain &&
+      repr.length + (v4 ? 20u : 40u) <= stack_.mtu()) {
+    head->flags |= PacketBuf::kTxL4Checksum;
+  } else {
+    uint16_t c = checksum_fold(udp_sum(src, daddr, repr.length, *head));
+    if (c == 0) c = 0xffff;  // RFC 768: a computed zero is sent as all ones
+    store16(h + 6, c);
+  }
 
   const bool multicast = daddr.is_multicast();
   int r;

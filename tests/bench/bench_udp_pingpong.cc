@@ -1,6 +1,7 @@
 // K 64-byte UDP round trips between two stacks in the virtual-time harness.
 //
-//   bench_udp_pingpong [--count K] [--warmup W] [--collect all|client|server|none]
+//   bench_udp_pingpong [--count K] [--warmup W] [--collect all|client|server|none] [--no-offload]
+// --no-offload: the simulated NICs offer no checksum offload, so the stacks compute every checksum.
 //
 // Prints round trips per wall-clock second. Under `valgrind --tool=callgrind
 // --collect-atstart=no` it turns collection on only for the measured round trips (after W
@@ -63,7 +64,7 @@ class SideCollector final : public StackObserver {
 int usage() {
   std::fprintf(stderr,
                "usage: bench_udp_pingpong [--count K] [--warmup W] [--collect "
-               "all|client|server|calibrate|none]\n");
+               "all|client|server|calibrate|none] [--no-offload]\n");
   return 2;
 }
 }  // namespace
@@ -71,8 +72,13 @@ int usage() {
 int main(int argc, char** argv) {
   uint64_t count = 100'000, warmup = 1'000;
   std::string collect = "none";
+  bool offload = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--no-offload") {
+      offload = false;
+      continue;
+    }
     if (i + 1 >= argc) return usage();
     if (a == "--count") {
       count = std::strtoull(argv[++i], nullptr, 10);
@@ -99,6 +105,7 @@ int main(int argc, char** argv) {
   }
 
   HarnessOptions o;  // two stacks, 10 Gbit/s, 1 us one way
+  o.link.checksum_offload = offload;
   Harness h(o);
   PingPongOptions po;
   po.payload = 64;

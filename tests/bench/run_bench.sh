@@ -28,26 +28,39 @@ fi
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-instr() {  # instructions callgrind collected for --collect $1, less what switching cost
-  valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$dir/$1.out" \
-    "$bench" --count "$count" --warmup "$warmup" --collect "$1" > "$dir/$1.log" 2>&1 ||
-    { echo "bench: callgrind run ($1) failed:" >&2; cat "$dir/$1.log" >&2; exit 1; }
-  total=$(awk '/^(summary|totals):/{print $2; exit}' "$dir/$1.out")
-  switches=$(awk '$1=="switches"{print $2}' "$dir/$1.log")
+instr() {  # instructions callgrind collected for --collect $1 (more bench options after it)
+  local what=$1
+  shift
+  valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$dir/$what.out" \
+    "$bench" --count "$count" --warmup "$warmup" --collect "$what" "$@" > "$dir/$what.log" 2>&1 ||
+    { echo "bench: callgrind run ($what) failed:" >&2; cat "$dir/$what.log" >&2; exit 1; }
+  total=$(awk '/^(summary|totals):/{print $2; exit}' "$dir/$what.out")
+  switches=$(awk '$1=="switches"{print $2}' "$dir/$what.log")
   awk -v t="$total" -v s="${switches:-0}" -v c="${switch_cost:-0}" 'BEGIN{printf "%.0f", t - s * c}'
 }
 # What one switch of collection on (and back off) costs by itself.
 switch_cost=0
 calibration=$(instr calibrate) || exit 1
 switch_cost=$(awk -v t="$calibration" -v k="$count" 'BEGIN{printf "%.3f", t / k}')
-all=$(instr all) || exit 1
-client=$(instr client) || exit 1
-server=$(instr server) || exit 1
 per() { awk -v n="$1" -v k="$count" 'BEGIN{printf "%.0f", n / k}'; }
-printf "  %-34s %s (over %s round trips after %s warm-up)\n" "instructions per round trip, total" "$(per "$all")" "$count" "$warmup"
-printf "  %-34s %s (target <= %s)\n" "  client stack (send, poll, recv)" "$(per "$client")" "$target"
-printf "  %-34s %s (target <= %s)\n" "  server stack (poll, recv, send)" "$(per "$server")" "$target"
-printf "  %-34s %s\n" "  harness, link and workload" "$(per $((all - client - server)))"
+# Two configurations: the simulated NICs with checksum offload (as a ConnectX has it, the
+# default), and without it (the stacks compute and verify every checksum themselves).
+for mode in offload no-offload; do
+  extra=()
+  [ $mode = no-offload ] && extra=(--no-offload)
+  all=$(instr all "${extra[@]}") || exit 1
+  client=$(instr client "${extra[@]}") || exit 1
+  server=$(instr server "${extra[@]}") || exit 1
+  if [ $mode = offload ]; then
+    echo "  with checksum offload (default):"
+  else
+    echo "  without checksum offload:"
+  fi
+  printf "  %-34s %s (over %s round trips after %s warm-up)\n" "instructions per round trip, total" "$(per "$all")" "$count" "$warmup"
+  printf "  %-34s %s (target <= %s)\n" "  client stack (send, poll, recv)" "$(per "$client")" "$target"
+  printf "  %-34s %s (target <= %s)\n" "  server stack (poll, recv, send)" "$(per "$server")" "$target"
+  printf "  %-34s %s\n" "  harness, link and workload" "$(per $((all - client - server)))"
+done
 echo "  (a side counts its stack's poll() and socket calls, not the simulated NIC's and wire's work"
 echo "   on the frames it sends; ${switch_cost} instructions per switch of callgrind collection removed)"
 exit 0
