@@ -11,6 +11,7 @@
 #include "stack/net/ipv6.h"
 #include "stack/net/mld.h"
 #include "stack/net/ndp.h"
+#include "stack/net/tcp/tcp.h"
 #include "stack/net/udp.h"
 
 namespace shunt {
@@ -43,6 +44,7 @@ Stack::Stack(Device& device, Clock& clock, const Config& config)
   icmp6_ = std::make_unique<Icmp6>(*this);
   mld_ = std::make_unique<Mld>(*this);
   udp_ = std::make_unique<Udp>(*this);
+  tcp_ = std::make_unique<Tcp>(*this);
   if (!device_.info().mac.is_zero()) {
     link_local_ = Ipv6Addr::link_local_from_mac(device_.info().mac);
     add_address(link_local_, 64);
@@ -51,6 +53,7 @@ Stack::Stack(Device& device, Clock& clock, const Config& config)
 
 Stack::~Stack() {
   // Modules go first: their timers and queues return buffers to the pool.
+  tcp_.reset();
   udp_.reset();
   mld_.reset();
   icmp6_.reset();

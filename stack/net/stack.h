@@ -28,6 +28,7 @@ class Ndp;
 class Icmp6;
 class Mld;
 class Udp;
+class Tcp;
 
 struct Ipv4Interface {
   Ipv4Addr addr;
@@ -114,6 +115,7 @@ class Stack {
   Icmp6& icmp6() { return *icmp6_; }
   Mld& mld() { return *mld_; }
   Udp& udp() { return *udp_; }
+  Tcp& tcp() { return *tcp_; }
 
  private:
   void on_frame(PacketPtr frame);
@@ -159,6 +161,7 @@ class Stack {
   std::unique_ptr<Icmp6> icmp6_;
   std::unique_ptr<Mld> mld_;
   std::unique_ptr<Udp> udp_;
+  std::unique_ptr<Tcp> tcp_;
 };
 
 }  // namespace shunt
