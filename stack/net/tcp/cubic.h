@@ -1,0 +1,54 @@
+// CUBIC congestion control (RFC 9438): W_cubic(t) = C*(t-K)^3 + W_max, C = 0.4, beta 0.7,
+// the Reno-friendly estimate W_est (4.3), concave and convex regions (4.4, 4.5), fast
+// convergence (4.7), target bounded to 1.5*cwnd per RTT (4.2), RTO (4.8). Slow start is
+// NewReno's (ABC L = 2*SMSS); HyStart++ (RFC 9406) is not done. Deterministic: time only
+// from `now`. Windows are kept in segments (double) as the RFC writes them, cwnd_ in bytes.
+#pragma once
+#include "stack/net/tcp/newreno.h"
+
+namespace shunt {
+
+class Cubic : public NewReno {
+ public:
+  static constexpr double kC = 0.4;          // RFC 9438 5.1
+  static constexpr double kBeta = 0.7;       // RFC 9438 4.6
+  // RFC 9438 4.3: alpha_cubic = 3*(1-beta)/(1+beta).
+  static constexpr double kAlpha = 3.0 * (1.0 - kBeta) / (1.0 + kBeta);
+
+  const char* name() const override { return "cubic"; }
+  void init(uint32_t mss, Nanos now) override;
+  void set_mss(uint32_t mss) override;
+  void on_ack(uint32_t bytes_acked, uint64_t in_flight, Nanos rtt, Nanos now,
+              bool app_limited) override;
+  void on_loss(uint64_t in_flight, Nanos now) override;
+  void on_recovery_end(Nanos now) override;
+  void on_rto(uint64_t in_flight, Nanos now) override;
+  void on_idle_restart(Nanos now) override;
+
+  // State, for tests and TCP_INFO-style reporting.
+  double w_max() const { return w_max_; }        // segments
+  double k_seconds() const { return k_; }        // RFC 9438 (2)
+  double w_est() const { return w_est_; }        // segments
+  Nanos epoch_start() const { return epoch_; }   // kNever when no CA epoch is running
+  Nanos srtt() const { return srtt_; }
+  // RFC 9438 (1): W_cubic(t) in segments, t seconds since the epoch started.
+  double w_cubic(double t) const;
+
+ private:
+  void start_epoch(Nanos now);
+  void reduce(uint64_t in_flight);
+  uint64_t segs_to_bytes(double w) const;
+
+  double w_max_ = 0;         // RFC 9438 W_max, segments
+  double w_last_max_ = 0;    // W_max before the last reduction (fast convergence, 4.7)
+  double k_ = 0;             // seconds
+  double w_est_ = 0;         // segments
+  double cwnd_epoch_ = 0;    // cwnd at the start of the epoch, segments
+  Nanos epoch_ = kNever;     // start of the current congestion-avoidance epoch
+  Nanos srtt_ = 0;           // own smoothed RTT from the samples given (RFC 6298 weights)
+  double cwnd_frac_ = 0;     // fractional segments accumulated toward cwnd
+  // RFC 9438 4.8 / 4.9 state to restore for the cwnd_prior bookkeeping.
+  double cwnd_prior_ = 0;
+};
+
+}  // namespace shunt
