@@ -34,6 +34,22 @@ const ConfigVar kVars[] = {
     INT_VAR("SHUNT_UDP_RCVBUF", udp_rcvbuf, 256, 1 << 30, "Default UDP receive buffer (bytes, like SO_RCVBUF)."),
     INT_VAR("SHUNT_UDP_SNDBUF", udp_sndbuf, 256, 1 << 30, "Default UDP send buffer (bytes, like SO_SNDBUF)."),
     INT_VAR("SHUNT_TTL", ttl, 1, 255, "Default IPv4 TTL and IPv6 hop limit."),
+    INT_VAR("SHUNT_TCP_TIME_WAIT_MS", tcp_time_wait_ms, 0, 600'000, "TCP TIME_WAIT length, 2*MSL (ms)."),
+    INT_VAR("SHUNT_TCP_RTO_MIN_MS", tcp_rto_min_ms, 1, 60'000, "Smallest TCP retransmission timeout (ms, RFC 6298 2.4)."),
+    INT_VAR("SHUNT_TCP_RTO_INITIAL_MS", tcp_rto_initial_ms, 1, 60'000, "TCP retransmission timeout before the first RTT sample (ms, RFC 6298 2.1)."),
+    INT_VAR("SHUNT_TCP_RTO_MAX_MS", tcp_rto_max_ms, 1, 3'600'000, "Largest TCP retransmission timeout, backoff included (ms)."),
+    INT_VAR("SHUNT_TCP_DELACK_MS", tcp_delack_ms, 1, 500, "TCP delayed-ACK timeout (ms, RFC 1122 4.2.3.2)."),
+    CHOICE_VAR("SHUNT_TCP_CONGESTION", tcp_congestion, "cubic|newreno", "Default TCP congestion control (TCP_CONGESTION sets it per socket)."),
+    INT_VAR("SHUNT_TCP_SYN_BACKLOG", tcp_syn_backlog, 1, 65'536, "Half-open connections per listener at most (also bounded by its listen backlog)."),
+    INT_VAR("SHUNT_TCP_SYNCOOKIES", tcp_syncookies, 0, 1, "1: answer SYNs with SYN cookies when the SYN queue is full (RFC 4987); 0: drop them."),
+    INT_VAR("SHUNT_TCP_SNDBUF", tcp_sndbuf, 4'608, 1 << 30, "Default TCP send buffer (bytes, like SO_SNDBUF)."),
+    INT_VAR("SHUNT_TCP_RCVBUF", tcp_rcvbuf, 2'304, 1 << 30, "Default TCP receive buffer (bytes, like SO_RCVBUF); the window offered is half of it."),
+    INT_VAR("SHUNT_TCP_FIN_TIMEOUT_MS", tcp_fin_timeout_ms, 1'000, 3'600'000, "How long a closed socket waits in FIN_WAIT_2 for the peer's FIN (ms, TCP_LINGER2)."),
+    INT_VAR("SHUNT_TCP_KEEPALIVE_TIME_S", tcp_keepalive_time_s, 1, 32'767, "Idle time before the first keepalive probe (s, TCP_KEEPIDLE)."),
+    INT_VAR("SHUNT_TCP_KEEPALIVE_INTVL_S", tcp_keepalive_intvl_s, 1, 32'767, "Interval between keepalive probes (s, TCP_KEEPINTVL)."),
+    INT_VAR("SHUNT_TCP_KEEPALIVE_PROBES", tcp_keepalive_probes, 1, 127, "Unanswered keepalive probes before the connection is dropped (TCP_KEEPCNT)."),
+    INT_VAR("SHUNT_TCP_OOO_MAX_SEGMENTS", tcp_ooo_max_segments, 1, 1 << 20, "Out-of-order segments held per TCP connection; more are dropped."),
+    INT_VAR("SHUNT_TCP_MEM_MAX", tcp_mem_max, 1 << 20, int64_t(1) << 40, "Memory all TCP connections of a stack may hold (bytes); beyond it data is dropped and new connections refused."),
 };
 #undef INT_VAR
 #undef STR_VAR

@@ -33,6 +33,23 @@ struct Config {
   int64_t udp_rcvbuf = 212'992;
   int64_t udp_sndbuf = 212'992;
   int64_t ttl = 64;
+  // TCP (stack/net/tcp/).
+  int64_t tcp_time_wait_ms = 60'000;
+  int64_t tcp_rto_min_ms = 200;
+  int64_t tcp_rto_initial_ms = 1'000;
+  int64_t tcp_rto_max_ms = 120'000;
+  int64_t tcp_delack_ms = 40;
+  std::string tcp_congestion = "cubic";
+  int64_t tcp_syn_backlog = 256;
+  int64_t tcp_syncookies = 1;
+  int64_t tcp_sndbuf = 4 << 20;
+  int64_t tcp_rcvbuf = 4 << 20;
+  int64_t tcp_fin_timeout_ms = 60'000;
+  int64_t tcp_keepalive_time_s = 7'200;
+  int64_t tcp_keepalive_intvl_s = 75;
+  int64_t tcp_keepalive_probes = 9;
+  int64_t tcp_ooo_max_segments = 2'048;
+  int64_t tcp_mem_max = int64_t(512) << 20;
 };
 
 struct ConfigVar {
