@@ -33,7 +33,9 @@ class SackScoreboard {
   // largest RFC 7323 window); farther ones are ignored and counted.
   static constexpr uint32_t kMaxDsackDistance = 1u << 30;
 
-  // Forget everything; SACKed ranges will be kept above snd_una.
+  // Forget every SACKed range (a new connection, or an RTO: RFC 6675 5.1 lets the sender
+  // forget SACK information then); ranges will be kept above snd_una. dropped_ranges() is a
+  // statistic of the connection and survives.
   void reset(uint32_t snd_una);
 
   struct Update {
