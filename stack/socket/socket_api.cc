@@ -1,8 +1,12 @@
-// POSIX semantics over the UDP module. Linux is the reference for every errno and corner
-// (the function named in a comment is where Linux decides it).
+// POSIX semantics over the UDP and TCP modules. Linux is the reference for every errno and
+// corner (the function named in a comment is where Linux decides it). The TCP engine is
+// non-blocking and answers -errno; this layer parses sockaddrs, blocks through the waiter
+// (connect, accept, send until all is queued, recv and MSG_WAITALL, close with SO_LINGER) and
+// keeps the socket-level state Linux keeps in struct socket (SS_CONNECTING, timeouts).
 #include "stack/socket/socket_api.h"
 
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/time.h>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "stack/net/stack.h"
+#include "stack/net/tcp/tcp.h"
 #include "stack/net/udp.h"
 
 namespace shunt {
@@ -24,6 +29,7 @@ constexpr size_t kIovMax = 1024;           // UIO_MAXIOV
 constexpr int kSockTypeMask = 0xf;
 constexpr int kSockMax = 11;
 constexpr Nanos kForever = -1;  // SO_RCVTIMEO/SO_SNDTIMEO unset
+constexpr int kSomaxconn = 4096;  // net.core.somaxconn
 
 Family family_of(int domain) { return domain == AF_INET6 ? Family::kV6 : Family::kV4; }
 
@@ -161,33 +167,66 @@ timeval to_timeval(Nanos t) {
 
 }  // namespace
 
-struct SocketApi::Impl final : UdpObserver {
+struct SocketApi::Impl final : UdpObserver, TcpSocketObserver {
   struct Sock {
-    UdpSocket* u = nullptr;
+    UdpSocket* u = nullptr;  // a datagram socket, or
+    TcpSocket* t = nullptr;  // a stream socket
+    int handle = -1;
     int domain = AF_INET;
     bool nonblock = false;
     bool cloexec = false;
     Nanos rcvtimeo = kForever;
     Nanos sndtimeo = kForever;
+    // TCP: connect() started and its outcome not yet reported by connect() (SS_CONNECTING).
+    bool connecting = false;
+    // TCP: SO_LINGER as set, for close() on a blocking socket to wait (the engine sends RST
+    // for a zero linger time itself).
+    bool linger_on = false;
+    int linger_secs = 0;
+    bool used() const { return u || t; }
   };
 
-  Impl(Stack& s) : stack(s), udp(s.udp()) {}
+  Impl(Stack& s) : stack(s), udp(s.udp()), tcp(s.tcp()) {}
   ~Impl() {
     for (auto& s : socks) {
       if (s.u) udp.close(s.u);
+      if (s.t) tcp.close(*s.t);
     }
   }
 
   void on_udp_readiness(UdpSocket& s) override {
     if (hook) hook(s.handle);
   }
+  void on_tcp_readiness(TcpSocket& s) override {
+    if (hook) hook(int(tcp.user(s)));
+  }
   void changed(const Sock& s) {
-    if (hook) hook(s.u->handle);
+    if (hook) hook(s.handle);
   }
 
   Sock* get(int s) {
-    if (s < 0 || size_t(s) >= socks.size() || !socks[size_t(s)].u) return nullptr;
+    if (s < 0 || size_t(s) >= socks.size() || !socks[size_t(s)].used()) return nullptr;
     return &socks[size_t(s)];
+  }
+  // The lowest free handle, as fds are; the slot is reset.
+  int alloc_handle() {
+    size_t h = 0;
+    while (h < socks.size() && socks[h].used()) ++h;
+    if (h == socks.size()) socks.emplace_back();
+    socks[h] = Sock{};
+    socks[h].handle = int(h);
+    return int(h);
+  }
+  int adopt_tcp(TcpSocket* t, int domain, int flags) {
+    const int h = alloc_handle();
+    Sock& k = socks[size_t(h)];
+    k.t = t;
+    k.domain = domain;
+    k.nonblock = flags & SOCK_NONBLOCK;
+    k.cloexec = flags & SOCK_CLOEXEC;
+    tcp.set_user(*t, uint64_t(h));
+    tcp.set_observer(*t, this);
+    return h;
   }
 
   // A blocking call waits for progress until `deadline`: false and *err set when it gives up.
@@ -219,9 +258,20 @@ struct SocketApi::Impl final : UdpObserver {
   int get_ipv6(Sock& k, int name, void* val, socklen_t* len);
   int get_socket(Sock& k, int name, void* val, socklen_t* len);
 
+  // TCP (SOCK_STREAM).
+  int tcp_connect(int s, const IpAddr& dst, uint16_t port);
+  int tcp_accept(int s, sockaddr* addr, socklen_t* len, int flags);
+  ssize_t tcp_send(int s, const iovec* iov, size_t iovcnt, int flags);
+  ssize_t tcp_recv(int s, const iovec* iov, size_t iovcnt, int flags);
+  int tcp_close(int s);
+  int tcp_setsockopt(Sock& k, int level, int name, const void* val, socklen_t len);
+  int tcp_getsockopt(Sock& k, int level, int name, void* val, socklen_t* len);
+  int tcp_ioctl(Sock& k, unsigned long request, void* arg);
+
   Stack& stack;
   Udp& udp;
-  std::vector<Sock> socks;  // indexed by handle; u null: free
+  Tcp& tcp;
+  std::vector<Sock> socks;  // indexed by handle; neither u nor t: free
   Waiter waiter;
   ReadinessHook hook;
 };
@@ -242,28 +292,31 @@ int SocketApi::socket(int domain, int type, int protocol) {
   const int base = type & kSockTypeMask;
   if (base >= kSockMax) return -EINVAL;
   // inet_create: a type we have no protocol for, then a protocol the type does not offer.
-  if (base != SOCK_DGRAM) return -ESOCKTNOSUPPORT;
+  if (base != SOCK_DGRAM && base != SOCK_STREAM) return -ESOCKTNOSUPPORT;
   if (protocol < 0 || protocol >= IPPROTO_MAX) return -EINVAL;
-  if (protocol != 0 && protocol != IPPROTO_UDP) return -EPROTONOSUPPORT;
+  const int proto = base == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+  if (protocol != 0 && protocol != proto) return -EPROTONOSUPPORT;
 
-  auto& socks = impl_->socks;
-  size_t h = 0;
-  while (h < socks.size() && socks[h].u) ++h;  // the lowest free handle, as fds are
-  if (h == socks.size()) socks.emplace_back();
-  Impl::Sock& k = socks[h];
-  k = Impl::Sock{};
+  if (base == SOCK_STREAM) {
+    TcpSocket* t = impl_->tcp.open(family_of(domain));
+    if (!t) return -ENOBUFS;  // the per-stack socket limit
+    return impl_->adopt_tcp(t, domain, type);
+  }
+  const int h = impl_->alloc_handle();
+  Impl::Sock& k = impl_->socks[size_t(h)];
   k.u = impl_->udp.open(family_of(domain));
   k.u->observer = impl_.get();
-  k.u->handle = int(h);
+  k.u->handle = h;
   k.domain = domain;
   k.nonblock = type & SOCK_NONBLOCK;
   k.cloexec = type & SOCK_CLOEXEC;
-  return int(h);
+  return h;
 }
 
 int SocketApi::close(int s) {
   Impl::Sock* k = impl_->get(s);
   if (!k) return -EBADF;
+  if (k->t) return impl_->tcp_close(s);
   impl_->udp.close(k->u);
   *k = Impl::Sock{};
   return 0;
@@ -274,6 +327,41 @@ int SocketApi::close(int s) {
 int SocketApi::bind(int s, const sockaddr* addr, socklen_t len) {
   Impl::Sock* k = impl_->get(s);
   if (!k) return -EBADF;
+  if (k->t) {
+    Tcp& tcp = impl_->tcp;
+    TcpSocket& t = *k->t;
+    if (tcp.family(t) == Family::kV4) {
+      // inet_bind, as for UDP.
+      if (len < sizeof(sockaddr_in)) return -EINVAL;
+      if (!addr) return -EFAULT;
+      sockaddr_in sin;
+      std::memcpy(&sin, addr, sizeof sin);
+      if (sin.sin_family != AF_INET && (sin.sin_family != AF_UNSPEC || sin.sin_addr.s_addr != htonl(INADDR_ANY))) {
+        return -EAFNOSUPPORT;
+      }
+      return tcp.bind(t, IpAddr(v4_of(sin.sin_addr)), ntohs(sin.sin_port));
+    }
+    // inet6_bind.
+    if (len < kSin6LenRfc2133) return -EINVAL;
+    if (!addr) return -EFAULT;
+    sockaddr_in6 sin6{};
+    std::memcpy(&sin6, addr, std::min<size_t>(len, sizeof sin6));
+    if (sin6.sin6_family != AF_INET6) return -EAFNOSUPPORT;
+    const Ipv6Addr a = v6_of(sin6.sin6_addr);
+    IpAddr bound;
+    uint16_t bound_port = 0;
+    tcp.local_name(t, &bound, &bound_port);
+    if (bound_port != 0) return -EINVAL;
+    if (a.is_v4_mapped()) {
+      int v6only = 0;
+      socklen_t l = sizeof v6only;
+      tcp.getsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+      if (v6only) return -EINVAL;
+    } else if (needs_scope(a)) {
+      if (len < sizeof(sockaddr_in6) || sin6.sin6_scope_id == 0) return -EINVAL;
+    }
+    return tcp.bind(t, internal(a), ntohs(sin6.sin6_port));
+  }
   UdpSocket& u = *k->u;
   if (u.family == Family::kV4) {
     // inet_bind: AF_UNSPEC passes only with INADDR_ANY, for old programs.
@@ -306,6 +394,42 @@ int SocketApi::bind(int s, const sockaddr* addr, socklen_t len) {
 int SocketApi::connect(int s, const sockaddr* addr, socklen_t len) {
   Impl::Sock* k = impl_->get(s);
   if (!k) return -EBADF;
+  if (k->t) {
+    Tcp& tcp = impl_->tcp;
+    TcpSocket& t = *k->t;
+    // inet_stream_connect.
+    if (len < sizeof(sa_family_t)) return -EINVAL;
+    if (!addr) return -EFAULT;
+    // AF_UNSPEC would disconnect (tcp_disconnect); the engine has no such operation.
+    if (addr->sa_family == AF_UNSPEC) return -EOPNOTSUPP;
+    if (tcp.family(t) == Family::kV4) {
+      // tcp_v4_connect.
+      if (len < sizeof(sockaddr_in)) return -EINVAL;
+      sockaddr_in sin;
+      std::memcpy(&sin, addr, sizeof sin);
+      if (sin.sin_family != AF_INET) return -EAFNOSUPPORT;
+      const Ipv4Addr a = v4_of(sin.sin_addr);
+      // A multicast or broadcast route cannot carry a connection.
+      if (a.is_multicast() || a.is_broadcast() || impl_->stack.is_broadcast_v4(a)) return -ENETUNREACH;
+      return impl_->tcp_connect(s, IpAddr(a), ntohs(sin.sin_port));
+    }
+    // tcp_v6_connect: an AF_INET address is too short, then the wrong family.
+    if (len < kSin6LenRfc2133) return -EINVAL;
+    if (addr->sa_family != AF_INET6) return -EAFNOSUPPORT;
+    sockaddr_in6 sin6{};
+    std::memcpy(&sin6, addr, std::min<size_t>(len, sizeof sin6));
+    const Ipv6Addr a = v6_of(sin6.sin6_addr);
+    if (a.is_multicast()) return -ENETUNREACH;
+    if (a.is_v4_mapped()) {
+      int v6only = 0;
+      socklen_t l = sizeof v6only;
+      tcp.getsockopt(t, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &l);
+      if (v6only) return -ENETUNREACH;
+    } else if (needs_scope(a)) {
+      if (len < sizeof(sockaddr_in6) || sin6.sin6_scope_id == 0) return -EINVAL;
+    }
+    return impl_->tcp_connect(s, internal(a), ntohs(sin6.sin6_port));
+  }
   UdpSocket& u = *k->u;
   // inet_dgram_connect.
   if (len < sizeof(sa_family_t)) return -EINVAL;
@@ -349,6 +473,14 @@ int SocketApi::getsockname(int s, sockaddr* addr, socklen_t* len) {
   if (!k) return -EBADF;
   if (!addr || !len) return -EFAULT;
   if (int(*len) < 0) return -EINVAL;
+  if (k->t) {
+    IpAddr a;
+    uint16_t port = 0;
+    const int r = impl_->tcp.local_name(*k->t, &a, &port);
+    if (r < 0) return r;
+    put_sockaddr(impl_->tcp.family(*k->t), a, port, addr, len);
+    return 0;
+  }
   put_sockaddr(k->u->family, k->u->local_addr, k->u->local_port, addr, len);
   return 0;
 }
@@ -356,6 +488,19 @@ int SocketApi::getsockname(int s, sockaddr* addr, socklen_t* len) {
 int SocketApi::getpeername(int s, sockaddr* addr, socklen_t* len) {
   Impl::Sock* k = impl_->get(s);
   if (!k) return -EBADF;
+  if (k->t) {
+    // inet_getname: no peer while closed or still in SYN_SENT.
+    const TcpState st = impl_->tcp.state(*k->t);
+    if (st == TcpState::kClosed || st == TcpState::kSynSent || st == TcpState::kListen) return -ENOTCONN;
+    IpAddr a;
+    uint16_t port = 0;
+    const int r = impl_->tcp.peer_name(*k->t, &a, &port);
+    if (r < 0) return r;
+    if (!addr || !len) return -EFAULT;
+    if (int(*len) < 0) return -EINVAL;
+    put_sockaddr(impl_->tcp.family(*k->t), a, port, addr, len);
+    return 0;
+  }
   if (!k->u->connected) return -ENOTCONN;
   if (!addr || !len) return -EFAULT;
   if (int(*len) < 0) return -EINVAL;
@@ -383,6 +528,8 @@ ssize_t SocketApi::Impl::send(int s, const iovec* iov, size_t iovcnt, int flags,
                               const msghdr* control) {
   Sock* k = get(s);
   if (!k) return -EBADF;
+  // A stream socket ignores the destination and ancillary data (tcp_sendmsg).
+  if (k->t) return tcp_send(s, iov, iovcnt, flags);
   size_t len = 0;
   for (size_t i = 0; i < iovcnt; ++i) {
     if (iov[i].iov_len > size_t(SSIZE_MAX) - len) return -EINVAL;
@@ -513,6 +660,16 @@ ssize_t SocketApi::Impl::recv(int s, const iovec* iov, size_t iovcnt, int flags,
                               msghdr* msg) {
   Sock* k = get(s);
   if (!k) return -EBADF;
+  if (k->t) {
+    // tcp_recvmsg names no sender: the address length comes back 0, and no control data.
+    if (fromlen && int(*fromlen) < 0) return -EINVAL;
+    const ssize_t r = tcp_recv(s, iov, iovcnt, flags);
+    if (r >= 0) {
+      if (fromlen) *fromlen = 0;
+      if (msg) msg->msg_controllen = 0;
+    }
+    return r;
+  }
   if (flags & MSG_ERRQUEUE) return -EAGAIN;  // no error queue (IP_RECVERR is not offered)
   const bool nonblock = k->nonblock || (flags & MSG_DONTWAIT);
   Nanos deadline = 0;
@@ -613,6 +770,11 @@ int SocketApi::shutdown(int s, int how) {
   Impl::Sock* k = impl_->get(s);
   if (!k) return -EBADF;
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
+  if (k->t) {
+    const int r = impl_->tcp.shutdown(*k->t, how);
+    impl_->changed(*k);
+    return r;
+  }
   UdpSocket& u = *k->u;
   if (how != SHUT_WR) u.shut_rd = true;
   if (how != SHUT_RD) u.shut_wr = true;
@@ -624,6 +786,7 @@ int SocketApi::shutdown(int s, int how) {
 int SocketApi::ioctl(int s, unsigned long request, void* arg) {
   Impl::Sock* k = impl_->get(s);
   if (!k) return -EBADF;
+  if (k->t && request != FIONBIO) return impl_->tcp_ioctl(*k, request, arg);
   switch (request) {
     case FIONREAD: {  // udp_ioctl SIOCINQ: the first datagram's payload
       if (!arg) return -EFAULT;
@@ -657,6 +820,7 @@ int SocketApi::set_nonblocking(int s, bool on) {
 uint32_t SocketApi::poll_events(int s) {
   Impl::Sock* k = impl_->get(s);
   if (!k) return POLLNVAL;
+  if (k->t) return impl_->tcp.events(*k->t);
   const UdpSocket& u = *k->u;
   // datagram_poll.
   uint32_t ev = 0;
@@ -675,6 +839,7 @@ int SocketApi::setsockopt(int s, int level, int name, const void* val, socklen_t
   if (!k) return -EBADF;
   if (int(len) < 0) return -EINVAL;
   if (len && !val) return -EFAULT;
+  if (k->t) return impl_->tcp_setsockopt(*k, level, name, val, len);
   switch (level) {
     case SOL_SOCKET: return impl_->set_socket(*k, name, val, len);
     case IPPROTO_IP: return impl_->set_ip(*k, name, val, len);
@@ -690,6 +855,7 @@ int SocketApi::getsockopt(int s, int level, int name, void* val, socklen_t* len)
   if (!k) return -EBADF;
   if (!len) return -EFAULT;
   if (int(*len) < 0) return -EINVAL;
+  if (k->t) return impl_->tcp_getsockopt(*k, level, name, val, len);
   switch (level) {
     case SOL_SOCKET: return impl_->get_socket(*k, name, val, len);
     case IPPROTO_IP: return impl_->get_ip(*k, name, val, len);
@@ -702,7 +868,6 @@ int SocketApi::getsockopt(int s, int level, int name, void* val, socklen_t* len)
 
 // sock_setsockopt.
 int SocketApi::Impl::set_socket(Sock& k, int name, const void* val, socklen_t len) {
-  UdpSocket& u = *k.u;
   if (name == SO_RCVTIMEO || name == SO_SNDTIMEO) {
     if (len < sizeof(timeval)) return -EINVAL;
     timeval tv;
@@ -720,6 +885,7 @@ int SocketApi::Impl::set_socket(Sock& k, int name, const void* val, socklen_t le
     (name == SO_RCVTIMEO ? k.rcvtimeo : k.sndtimeo) = t;
     return 0;
   }
+  UdpSocket& u = *k.u;
   if (len < sizeof(int)) return -EINVAL;
   const int v = read_int(val);
   switch (name) {
@@ -745,7 +911,6 @@ int SocketApi::Impl::set_socket(Sock& k, int name, const void* val, socklen_t le
 }
 
 int SocketApi::Impl::get_socket(Sock& k, int name, void* val, socklen_t* len) {
-  UdpSocket& u = *k.u;
   if (name == SO_RCVTIMEO || name == SO_SNDTIMEO) {
     const timeval tv = to_timeval(name == SO_RCVTIMEO ? k.rcvtimeo : k.sndtimeo);
     const socklen_t n = std::min<socklen_t>(*len, sizeof tv);
@@ -754,6 +919,7 @@ int SocketApi::Impl::get_socket(Sock& k, int name, void* val, socklen_t* len) {
     *len = n;
     return 0;
   }
+  UdpSocket& u = *k.u;
   int v;
   switch (name) {
     case SO_TYPE: v = SOCK_DGRAM; break;
@@ -942,6 +1108,310 @@ int SocketApi::Impl::get_ipv6(Sock& k, int name, void* val, socklen_t* len) {
     default: return -ENOPROTOOPT;
   }
   return put_int(val, len, v);
+}
+
+// --- TCP (SOCK_STREAM).
+
+namespace {
+
+bool handshaking(TcpState st) { return st == TcpState::kSynSent || st == TcpState::kSynReceived; }
+
+// Checks an iovec array as the kernel's import_iovec does: total length and non-null bases.
+ssize_t iov_total(const iovec* iov, size_t iovcnt, bool need_base) {
+  size_t len = 0;
+  for (size_t i = 0; i < iovcnt; ++i) {
+    if (iov[i].iov_len > size_t(SSIZE_MAX) - len) return -EINVAL;
+    if (need_base && iov[i].iov_len && !iov[i].iov_base) return -EFAULT;
+    len += iov[i].iov_len;
+  }
+  return ssize_t(len);
+}
+
+// The part of `iov` after its first `skip` bytes (a blocking call that already moved some).
+void iov_rest(const iovec* iov, size_t iovcnt, size_t skip, std::vector<iovec>& out) {
+  out.clear();
+  for (size_t i = 0; i < iovcnt; ++i) {
+    if (skip >= iov[i].iov_len) {
+      skip -= iov[i].iov_len;
+      continue;
+    }
+    out.push_back(iovec{iov[i].iov_base ? static_cast<uint8_t*>(iov[i].iov_base) + skip : nullptr,
+                        iov[i].iov_len - skip});
+    skip = 0;
+  }
+}
+
+}  // namespace
+
+int SocketApi::listen(int s, int backlog) {
+  Impl::Sock* k = impl_->get(s);
+  if (!k) return -EBADF;
+  if (!k->t) return -EOPNOTSUPP;  // sock_no_listen
+  // inet_listen: only an unconnected (or already listening) stream socket.
+  const TcpState st = impl_->tcp.state(*k->t);
+  if (k->connecting || (st != TcpState::kClosed && st != TcpState::kListen)) return -EINVAL;
+  // __sys_listen: clamped to somaxconn, a negative backlog included (it is unsigned there).
+  if (unsigned(backlog) > unsigned(kSomaxconn)) backlog = kSomaxconn;
+  const int r = impl_->tcp.listen(*k->t, backlog);
+  impl_->changed(*k);
+  return r;
+}
+
+int SocketApi::accept(int s, sockaddr* addr, socklen_t* len, int flags) {
+  // __sys_accept4 checks the flags before the descriptor.
+  if (flags & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)) return -EINVAL;
+  Impl::Sock* k = impl_->get(s);
+  if (!k) return -EBADF;
+  if (!k->t) return -EOPNOTSUPP;  // sock_no_accept
+  return impl_->tcp_accept(s, addr, len, flags);
+}
+
+int SocketApi::Impl::tcp_accept(int s, sockaddr* addr, socklen_t* len, int flags) {
+  // Linux checks the address length only after accepting, and loses the connection when it is
+  // bad; checking first keeps the connection queued.
+  if (addr && !len) return -EFAULT;
+  if (addr && int(*len) < 0) return -EINVAL;
+  Nanos deadline = 0;
+  bool waited = false;
+  while (true) {
+    Sock* k = get(s);
+    if (!k || !k->t) return -EBADF;
+    int err = 0;
+    TcpSocket* c = tcp.accept(*k->t, &err);
+    if (c) {
+      const int domain = k->domain;
+      const int h = adopt_tcp(c, domain, flags);  // may move `socks`: k is stale now
+      if (addr) {
+        IpAddr a;
+        uint16_t port = 0;
+        tcp.peer_name(*c, &a, &port);
+        put_sockaddr(tcp.family(*c), a, port, addr, len);
+      }
+      if (Sock* l = get(s)) changed(*l);
+      return h;
+    }
+    if (err != -EAGAIN) return err;
+    // inet_csk_accept: O_NONBLOCK of the listener (accept4's flags are for the new socket).
+    if (k->nonblock || k->rcvtimeo == 0) return -EAGAIN;
+    if (!waited) {
+      deadline = deadline_of(k->rcvtimeo);
+      waited = true;
+    }
+    if (!wait(deadline, &err)) return err;
+  }
+}
+
+int SocketApi::Impl::tcp_connect(int s, const IpAddr& dst, uint16_t port) {
+  Sock* k = get(s);
+  TcpSocket* t = k->t;
+  int r;
+  if (k->connecting) {
+    r = -EALREADY;  // __inet_stream_connect, SS_CONNECTING
+  } else {
+    r = tcp.connect(*t, dst, port);
+    if (r != -EINPROGRESS) {
+      if (r == 0) changed(*k);
+      return r;
+    }
+    k->connecting = true;
+    changed(*k);
+  }
+  // Still in the handshake: a non-blocking socket says so; a blocking one waits (SO_SNDTIMEO).
+  if (handshaking(tcp.state(*t))) {
+    if (k->nonblock || k->sndtimeo == 0) return r;
+    const Nanos deadline = deadline_of(k->sndtimeo);
+    while (handshaking(tcp.state(*t))) {
+      int err;
+      // A timeout leaves the connect in progress and says so; an interruption is EINTR.
+      if (!wait(deadline, &err)) return err == -EAGAIN ? r : err;
+      k = get(s);
+      if (!k || k->t != t) return -EBADF;
+    }
+  }
+  k->connecting = false;
+  changed(*k);
+  // Closed by RST, timeout or an ICMP error: report it once; the socket may connect again.
+  if (tcp.state(*t) == TcpState::kClosed) {
+    const int e = tcp.take_error(*t);
+    return e ? -e : -ECONNABORTED;
+  }
+  return 0;
+}
+
+ssize_t SocketApi::Impl::tcp_send(int s, const iovec* iov, size_t iovcnt, int flags) {
+  const ssize_t total = iov_total(iov, iovcnt, true);
+  if (total < 0) return total;
+  Sock* k = get(s);
+  TcpSocket* t = k->t;
+  const bool nonblock = k->nonblock || (flags & MSG_DONTWAIT);
+  // The common case: everything fits, or a non-blocking call takes what fits.
+  ssize_t r = tcp.send(*t, iov, iovcnt, flags);
+  if (r == total || (nonblock && r != 0)) return r;
+  if (r < 0 && r != -EAGAIN) return r;
+  if (r == 0 && total == 0) return 0;
+  // A blocking send queues everything, waiting for room (sk_stream_wait_memory), unless its
+  // SO_SNDTIMEO runs out or it is interrupted; then it reports what it queued.
+  size_t copied = r > 0 ? size_t(r) : 0;
+  std::vector<iovec> rest;
+  const Nanos deadline = deadline_of(k->sndtimeo);
+  while (true) {
+    if (r == -EAGAIN || r == 0) {
+      int err;
+      if (k->sndtimeo == 0 || !wait(deadline, &err)) return copied ? ssize_t(copied) : (k->sndtimeo == 0 ? -EAGAIN : err);
+      k = get(s);
+      if (!k || k->t != t) return copied ? ssize_t(copied) : -EBADF;
+    }
+    iov_rest(iov, iovcnt, copied, rest);
+    r = tcp.send(*t, rest.data(), rest.size(), flags);
+    if (r > 0) {
+      copied += size_t(r);
+      if (copied == size_t(total)) return ssize_t(copied);
+      continue;  // probably full now: the next try says so
+    }
+    if (r < 0 && r != -EAGAIN) return copied ? ssize_t(copied) : r;
+  }
+}
+
+ssize_t SocketApi::Impl::tcp_recv(int s, const iovec* iov, size_t iovcnt, int flags) {
+  // MSG_TRUNC discards: the buffer may be absent (tcp_recvmsg).
+  const ssize_t total = iov_total(iov, iovcnt, !(flags & MSG_TRUNC));
+  if (total < 0) return total;
+  Sock* k = get(s);
+  TcpSocket* t = k->t;
+  const bool nonblock = k->nonblock || (flags & MSG_DONTWAIT);
+  const bool peek = flags & MSG_PEEK;
+  // MSG_WAITALL (sock_rcvlowat): wait for the whole request, unless non-blocking; a peek with
+  // it waits until that much is there.
+  const bool waitall = (flags & MSG_WAITALL) && !nonblock;
+  size_t copied = 0;
+  std::vector<iovec> rest;
+  Nanos deadline = 0;
+  bool waited = false;
+  while (true) {
+    ssize_t r;
+    if (copied == 0) {
+      r = tcp.recv(*t, iov, iovcnt, flags);
+    } else {
+      iov_rest(iov, iovcnt, copied, rest);
+      r = tcp.recv(*t, rest.data(), rest.size(), flags);
+    }
+    if (r > 0) {
+      if (peek) {
+        // Wait for more only while more can come.
+        if (!waitall || r == total || (tcp.events(*t) & (POLLRDHUP | POLLHUP | POLLERR))) return r;
+      } else {
+        copied += size_t(r);
+        if (!waitall || copied == size_t(total)) return ssize_t(copied);
+        continue;
+      }
+    } else if (r == 0) {
+      return ssize_t(copied);  // end of stream (or an empty request)
+    } else if (r != -EAGAIN) {
+      return copied ? ssize_t(copied) : r;
+    }
+    if (nonblock || k->rcvtimeo == 0) return copied ? ssize_t(copied) : -EAGAIN;
+    if (!waited) {
+      deadline = deadline_of(k->rcvtimeo);
+      waited = true;
+    }
+    int err;
+    if (!wait(deadline, &err)) return copied ? ssize_t(copied) : err;
+    k = get(s);
+    if (!k || k->t != t) return copied ? ssize_t(copied) : -EBADF;
+  }
+}
+
+int SocketApi::Impl::tcp_close(int s) {
+  Sock* k = get(s);
+  TcpSocket* t = k->t;
+  // SO_LINGER with a time, on a blocking socket: send the FIN behind the queued data and wait,
+  // up to the linger time, for it all to be acknowledged (tcp_close, sk_stream_wait_close).
+  // Unread data means a reset instead (the engine's close), and nothing to wait for. Linux
+  // lingers on non-blocking sockets too; here they never block.
+  if (k->linger_on && k->linger_secs > 0 && !k->nonblock && waiter && tcp.rx_queued(*t) == 0) {
+    TcpState st = tcp.state(*t);
+    if (st == TcpState::kEstablished || st == TcpState::kCloseWait) {
+      tcp.shutdown(*t, SHUT_WR);
+      st = tcp.state(*t);
+    }
+    const Nanos deadline = stack.now() + Nanos(k->linger_secs) * kSecond;
+    while (st == TcpState::kFinWait1 || st == TcpState::kClosing || st == TcpState::kLastAck) {
+      int err;
+      if (!wait(deadline, &err)) break;
+      k = get(s);
+      if (!k || k->t != t) return 0;
+      st = tcp.state(*t);
+    }
+  }
+  tcp.close(*t);
+  *k = Sock{};
+  return 0;
+}
+
+int SocketApi::Impl::tcp_setsockopt(Sock& k, int level, int name, const void* val, socklen_t len) {
+  TcpSocket& t = *k.t;
+  if (level == IPPROTO_IPV6 && tcp.family(t) != Family::kV6) return -ENOPROTOOPT;
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_RCVTIMEO:
+      case SO_SNDTIMEO: return set_socket(k, name, val, len);
+      case SO_LINGER: {
+        const int r = tcp.setsockopt(t, level, name, val, len);
+        if (r == 0 && len >= sizeof(linger)) {
+          linger l;
+          std::memcpy(&l, val, sizeof l);
+          k.linger_on = l.l_onoff != 0;
+          k.linger_secs = l.l_linger;
+        }
+        return r;
+      }
+      default: break;
+    }
+  }
+  const int r = tcp.setsockopt(t, level, name, val, len);
+  if (r == 0) changed(k);  // SO_RCVBUF, SO_SNDBUF, TCP_CORK... may change readiness
+  return r;
+}
+
+int SocketApi::Impl::tcp_getsockopt(Sock& k, int level, int name, void* val, socklen_t* len) {
+  TcpSocket& t = *k.t;
+  if (level == IPPROTO_IPV6 && tcp.family(t) != Family::kV6) return -ENOPROTOOPT;
+  if (level == SOL_SOCKET) {
+    switch (name) {
+      case SO_RCVTIMEO:
+      case SO_SNDTIMEO: return get_socket(k, name, val, len);
+      case SO_TYPE: return put_int(val, len, SOCK_STREAM);
+      case SO_DOMAIN: return put_int(val, len, k.domain);
+      case SO_PROTOCOL: return put_int(val, len, IPPROTO_TCP);
+      case SO_ERROR: {
+        const int r = tcp.getsockopt(t, level, name, val, len);
+        changed(k);  // POLLERR is gone with the error
+        return r;
+      }
+      default: break;
+    }
+  }
+  return tcp.getsockopt(t, level, name, val, len);
+}
+
+int SocketApi::Impl::tcp_ioctl(Sock& k, unsigned long request, void* arg) {
+  TcpSocket& t = *k.t;
+  int v;
+  switch (request) {
+    case FIONREAD:  // SIOCINQ (tcp_ioctl): bytes readable in order
+      if (tcp.is_listening(t)) return -EINVAL;
+      v = int(std::min<size_t>(tcp.rx_queued(t), INT_MAX));
+      break;
+    case TIOCOUTQ:  // SIOCOUTQ: bytes not yet acknowledged
+      if (tcp.is_listening(t)) return -EINVAL;
+      v = int(std::min<size_t>(tcp.tx_queued(t), INT_MAX));
+      break;
+    case SIOCATMARK: v = 0; break;  // urgent data is inline, in sequence: never at a mark
+    default: return -ENOTTY;
+  }
+  if (!arg) return -EFAULT;
+  std::memcpy(arg, &v, sizeof v);
+  return 0;
 }
 
 }  // namespace shunt

@@ -1,5 +1,8 @@
 // The in-process socket API: POSIX socket semantics over one Stack, for the preload library and
-// for tests. UDP sockets for now. Handles are small integers private to this object.
+// for tests. UDP (SOCK_DGRAM) and TCP (SOCK_STREAM) sockets. Handles are small integers private
+// to this object. Linux is the reference for every errno and corner case. No call raises a
+// signal: where Linux would raise SIGPIPE (send on a broken stream without MSG_NOSIGNAL), the
+// call returns -EPIPE and raising the signal is the caller's business (the preload library).
 #pragma once
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -23,9 +26,15 @@ class SocketApi {
   SocketApi(const SocketApi&) = delete;
   SocketApi& operator=(const SocketApi&) = delete;
 
-  int socket(int domain, int type, int protocol);          // AF_INET/AF_INET6, SOCK_DGRAM (+SOCK_NONBLOCK|SOCK_CLOEXEC)
+  // AF_INET/AF_INET6, SOCK_DGRAM or SOCK_STREAM (+SOCK_NONBLOCK|SOCK_CLOEXEC).
+  int socket(int domain, int type, int protocol);
   int bind(int s, const sockaddr* addr, socklen_t len);
-  int connect(int s, const sockaddr* addr, socklen_t len); // AF_UNSPEC disconnects
+  // UDP: sets the default peer (AF_UNSPEC disconnects). TCP: the active open; -EINPROGRESS on
+  // a non-blocking socket, else waits for the handshake (-ECONNREFUSED, -ETIMEDOUT...).
+  int connect(int s, const sockaddr* addr, socklen_t len);
+  // TCP only: backlog clamped to [0, somaxconn]; accept/accept4 (flags SOCK_NONBLOCK|SOCK_CLOEXEC).
+  int listen(int s, int backlog);
+  int accept(int s, sockaddr* addr, socklen_t* len, int flags = 0);
   ssize_t sendto(int s, const void* buf, size_t len, int flags, const sockaddr* to, socklen_t tolen);
   ssize_t recvfrom(int s, void* buf, size_t len, int flags, sockaddr* from, socklen_t* fromlen);
   ssize_t send(int s, const void* buf, size_t len, int flags) { return sendto(s, buf, len, flags, nullptr, 0); }
@@ -38,9 +47,9 @@ class SocketApi {
   int getpeername(int s, sockaddr* addr, socklen_t* len);
   int shutdown(int s, int how);
   int close(int s);
-  int ioctl(int s, unsigned long request, void* arg);      // FIONREAD, FIONBIO
+  int ioctl(int s, unsigned long request, void* arg);      // FIONREAD, SIOCOUTQ, FIONBIO
   int set_nonblocking(int s, bool on);
-  // POLLIN | POLLOUT | POLLERR | POLLHUP as poll(2) would report them.
+  // POLLIN | POLLOUT | POLLERR | POLLHUP (| POLLRDHUP for TCP) as poll(2) would report them.
   uint32_t poll_events(int s);
   // Is `s` a handle of this API?
   bool is_socket(int s) const;
