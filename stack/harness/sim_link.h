@@ -108,6 +108,8 @@ class SimLink {
   void set_pcap(PcapWriter* w) { pcap_ = w; }
   void set_observer(StackObserver* o) { observer_ = o; }
   const LinkConfig& config() const { return config_; }
+  // Loss probability from now on: a test cuts the link (1) or heals it mid-run.
+  void set_loss(double p) { config_.loss = p; }
   VirtualClock& clock() { return clock_; }
   // "link.*" counters: tx_frames/tx_bytes (handed to the link), rx_frames/rx_bytes (delivered to
   // a port), drop.<reason>, duplicated, reordered, corrupted.
