@@ -26,29 +26,29 @@ class Cubic : public NewReno {
   void on_idle_restart(Nanos now) override;
 
   // State, for tests and TCP_INFO-style reporting.
-  double w_max() const { return w_max_; }        // segments
-  double k_seconds() const { return k_; }        // RFC 9438 (2)
-  double w_est() const { return w_est_; }        // segments
-  Nanos epoch_start() const { return epoch_; }   // kNever when no CA epoch is running
+  double w_max() const { return w_max_; }       // segments
+  double k_seconds() const { return k_; }       // RFC 9438 (2)
+  double w_est() const { return w_est_; }       // segments
+  double cwnd_prior() const { return cwnd_prior_; }  // segments
+  Nanos epoch_start() const { return epoch_; }  // kNever when no CA stage is running
   Nanos srtt() const { return srtt_; }
   // RFC 9438 (1): W_cubic(t) in segments, t seconds since the epoch started.
   double w_cubic(double t) const;
 
  private:
+  // RFC 9438 4.2: a congestion-avoidance stage begins (cwnd_epoch, K, W_est).
   void start_epoch(Nanos now);
-  void reduce(uint64_t in_flight);
-  uint64_t segs_to_bytes(double w) const;
+  double cwnd_segments() const { return double(cwnd_) / mss_; }
 
-  double w_max_ = 0;         // RFC 9438 W_max, segments
-  double w_last_max_ = 0;    // W_max before the last reduction (fast convergence, 4.7)
-  double k_ = 0;             // seconds
-  double w_est_ = 0;         // segments
-  double cwnd_epoch_ = 0;    // cwnd at the start of the epoch, segments
-  Nanos epoch_ = kNever;     // start of the current congestion-avoidance epoch
-  Nanos srtt_ = 0;           // own smoothed RTT from the samples given (RFC 6298 weights)
-  double cwnd_frac_ = 0;     // fractional segments accumulated toward cwnd
-  // RFC 9438 4.8 / 4.9 state to restore for the cwnd_prior bookkeeping.
-  double cwnd_prior_ = 0;
+  double w_max_ = 0;       // RFC 9438 W_max, segments; 0 until a congestion event
+  double k_ = 0;           // RFC 9438 K, seconds
+  double w_est_ = 0;       // RFC 9438 W_est, segments
+  double cwnd_epoch_ = 0;  // cwnd at the start of the stage, segments
+  double cwnd_prior_ = 0;  // cwnd before the last reduction, segments (4.3 alpha switch)
+  Nanos epoch_ = kNever;   // start of the current congestion-avoidance stage
+  Nanos srtt_ = 0;         // RFC 9438 4.1.2 RTT: smoothed over the samples given (RFC 6298)
+  double cwnd_frac_ = 0;   // bytes of growth not yet whole
+  bool after_rto_ = false;  // RFC 9438 4.8: the next stage starts with K = 0, W_max = cwnd
 };
 
 }  // namespace shunt
