@@ -9,6 +9,7 @@
 #include "stack/net/ipv4.h"
 #include "stack/net/ipv4_wire.h"
 #include "stack/net/stack.h"
+#include "stack/net/tcp/tcp.h"
 #include "stack/net/udp.h"
 
 namespace shunt {
@@ -149,6 +150,11 @@ void Icmp::on_error(const uint8_t* m, size_t len, const IpRx& rx) {
   quoted.tos = q[1];
   quoted.l3_len = uint16_t(ihl);
   if (quoted.proto == kProtoUdp) stack_.udp().on_icmp_error(err, q + ihl, qlen - ihl, quoted);
+  if (quoted.proto == kProtoTcp) {
+    // RFC 1191 4: fragmentation needed carries the next-hop MTU in bytes 6-7.
+    const uint32_t mtu = type == kIcmpDestUnreachable && code == 4 ? load16(m + 6) : 0;
+    stack_.tcp().on_icmp_error(err, mtu, q + ihl, qlen - ihl, quoted);
+  }
 }
 
 void Icmp::send_unreachable(uint8_t code, const PacketBuf& offending, const IpRx& rx) {

@@ -11,6 +11,7 @@
 #include "stack/net/mld.h"
 #include "stack/net/ndp.h"
 #include "stack/net/stack.h"
+#include "stack/net/tcp/tcp.h"
 #include "stack/net/udp.h"
 
 namespace shunt {
@@ -168,8 +169,8 @@ void Icmp6::on_error(const uint8_t* d, size_t len, const IpRx& rx) {
     }
     break;
   }
-  if (nh != kProtoUdp || qlen < off || qlen - off < 8) {
-    ++drop_bad_quote_;  // not a UDP datagram of ours with its header (ICMPv6 ones need nothing)
+  if ((nh != kProtoUdp && nh != kProtoTcp) || qlen < off || qlen - off < 8) {
+    ++drop_bad_quote_;  // not a UDP datagram or TCP segment of ours with its header (ICMPv6 ones need nothing)
     return;
   }
   const uint8_t type = d[0], code = d[1];
@@ -185,9 +186,14 @@ void Icmp6::on_error(const uint8_t* d, size_t len, const IpRx& rx) {
     case kIcmp6TimeExceeded: err = EHOSTUNREACH; break;
     case kIcmp6ParamProblem: err = EPROTO; break;
   }
-  qrx.proto = kProtoUdp;
+  qrx.proto = nh;
   qrx.l3_len = uint16_t(off);
   (void)rx;
+  if (nh == kProtoTcp) {
+    // RFC 8201 / RFC 4443 3.2: packet too big carries the MTU.
+    stack_.tcp().on_icmp_error(err, type == kIcmp6PacketTooBig ? load32(d + 4) : 0, q + off, qlen - off, qrx);
+    return;
+  }
   stack_.udp().on_icmp_error(err, q + off, qlen - off, qrx);
 }
 

@@ -11,6 +11,7 @@
 #include "stack/net/igmp.h"
 #include "stack/net/ipv4_wire.h"
 #include "stack/net/stack.h"
+#include "stack/net/tcp/tcp.h"
 #include "stack/net/udp.h"
 
 namespace shunt {
@@ -134,6 +135,7 @@ void Ipv4::deliver(PacketPtr p, const IpRx& rx) {
   ++rx_delivered_;
   switch (rx.proto) {
     case kProtoUdp: stack_.udp().on_rx(std::move(p), rx); return;
+    case kProtoTcp: stack_.tcp().on_rx(std::move(p), rx); return;
     case kProtoIcmp: stack_.icmp().on_rx(std::move(p), rx); return;
     case kProtoIgmp: stack_.igmp().on_rx(std::move(p), rx); return;
     default:

@@ -12,6 +12,7 @@
 #include "stack/net/mld.h"
 #include "stack/net/ndp.h"
 #include "stack/net/stack.h"
+#include "stack/net/tcp/tcp.h"
 #include "stack/net/udp.h"
 
 namespace shunt {
@@ -260,7 +261,7 @@ void Ipv6::walk(PacketPtr p, IpRx& rx, size_t off, uint8_t nh, size_t nh_field, 
         return;
       default:
         rx.proto = nh;
-        if (nh != kProtoIcmpv6 && nh != kProtoUdp) {
+        if (nh != kProtoIcmpv6 && nh != kProtoUdp && nh != kProtoTcp) {
           // RFC 8200 4: unrecognized Next Header -> parameter problem code 1.
           ++drop_unknown_next_header_;
           param_problem(std::move(p), rx, kParamUnknownNextHeader, nh_field);
@@ -282,6 +283,8 @@ void Ipv6::deliver(PacketPtr p, IpRx& rx, size_t off, bool dst_tentative) {
   p->pull(off);
   if (rx.proto == kProtoUdp) {
     stack_.udp().on_rx(std::move(p), rx);
+  } else if (rx.proto == kProtoTcp) {
+    stack_.tcp().on_rx(std::move(p), rx);
   } else {
     stack_.icmp6().on_rx(std::move(p), rx);
   }
