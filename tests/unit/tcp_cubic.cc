@@ -255,3 +255,23 @@ BOOST_AUTO_TEST_CASE(cubic_is_deterministic) {
   };
   BOOST_TEST(run() == run());
 }
+
+BOOST_AUTO_TEST_CASE(undo_restores_w_max_k_and_the_stage) {
+  const Nanos rtt = 10 * kMilli;
+  Nanos now = 0;
+  Cubic cc = flow_with_loss_at(100, now);
+  cc.on_recovery_end(now);
+  for (int i = 0; i < 20; ++i) ack_one_rtt(cc, now, rtt);
+  const uint64_t cwnd = cc.cwnd();
+  const double w_max = cc.w_max(), k = cc.k_seconds(), w_est = cc.w_est();
+  const Nanos epoch = cc.epoch_start();
+  cc.on_loss(cwnd, now);
+  BOOST_TEST(cc.cwnd() < cwnd);
+  BOOST_TEST(cc.undo_reduction(now));  // RFC 9438 4.9
+  BOOST_TEST(cc.cwnd() == cwnd);
+  BOOST_TEST(cc.w_max() == w_max);
+  BOOST_TEST(cc.k_seconds() == k);
+  BOOST_TEST(cc.w_est() == w_est);
+  BOOST_TEST(cc.epoch_start() == epoch);
+  BOOST_TEST(!cc.undo_reduction(now));
+}

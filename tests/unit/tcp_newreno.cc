@@ -174,3 +174,26 @@ BOOST_AUTO_TEST_CASE(factory_knows_newreno_reno_and_cubic_and_nothing_else) {
   BOOST_TEST(!make_congestion_control("CUBIC"));
   BOOST_TEST(!make_congestion_control(std::string_view("cubic\0", 6)));
 }
+
+BOOST_AUTO_TEST_CASE(a_spurious_reduction_is_undone_once_while_cwnd_is_lower) {
+  NewReno cc;
+  cc.init(kMss, 0);
+  BOOST_TEST(!cc.undo_reduction(0));  // nothing to undo
+  cc.set_cwnd(40000);
+  cc.set_ssthresh(30000);
+  cc.on_loss(40000, 0);
+  BOOST_TEST(cc.cwnd() == 20000u);
+  BOOST_TEST(cc.undo_reduction(0));  // e.g. a D-SACK showed the retransmission needless
+  BOOST_TEST(cc.cwnd() == 40000u);
+  BOOST_TEST(cc.ssthresh() == 30000u);
+  BOOST_TEST(!cc.undo_reduction(0));  // once
+  cc.on_rto(40000, 0);
+  BOOST_TEST(cc.cwnd() == 1000u);
+  BOOST_TEST(cc.undo_reduction(0));  // a spurious RTO (F-RTO, Eifel)
+  BOOST_TEST(cc.cwnd() == 40000u);
+  // Detected too late: cwnd already grew past the old value, keep the current state.
+  cc.on_loss(40000, 0);
+  cc.set_cwnd(50000);
+  BOOST_TEST(!cc.undo_reduction(0));
+  BOOST_TEST(cc.cwnd() == 50000u);
+}

@@ -1,8 +1,8 @@
 // Congestion control per connection (RFC 5681, the window parts of RFC 6582, RFC 9438 CUBIC,
 // RFC 3465 ABC, RFC 6928 IW, restart after idle per RFC 5681 4.1). Pure logic: the engine tells
 // it about ACKs, losses, timeouts and idleness, in bytes, with the time it was given.
-// Windows are in bytes. Not done: undo of a spurious RTO or fast retransmit (RFC 5682/4015):
-// the engine may restore cwnd/ssthresh itself through set_cwnd()/set_ssthresh().
+// Windows are in bytes. Detecting a spurious RTO or fast retransmit is the engine's; undoing the
+// reduction then is undo_reduction().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -41,6 +41,11 @@ class CongestionControl {
   virtual void on_rto(uint64_t in_flight, Nanos now) = 0;
   // RFC 5681 4.1: after idle longer than RTO, cwnd = min(cwnd, RW=IW).
   virtual void on_idle_restart(Nanos now) = 0;
+  // The last reduction (on_loss or on_rto) was spurious (D-SACK per RFC 3708, F-RTO per
+  // RFC 5682, Eifel per RFC 3522: the engine decides): restore the state saved before it if
+  // cwnd is still below what it was (RFC 9438 4.9). Returns false if nothing was restored.
+  // One undo per reduction.
+  virtual bool undo_reduction(Nanos now) = 0;
 
   uint64_t cwnd() const { return cwnd_; }
   uint64_t ssthresh() const { return ssthresh_; }

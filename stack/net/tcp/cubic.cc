@@ -85,6 +85,7 @@ void Cubic::on_ack(uint32_t bytes_acked, uint64_t, Nanos rtt, Nanos now, bool ap
 }
 
 void Cubic::on_loss(uint64_t in_flight, Nanos) {
+  save_cubic_prior();
   const double cwnd = cwnd_segments();
   // RFC 9438 4.7 fast convergence: a flow whose saturation point fell releases more.
   w_max_ = cwnd < w_max_ ? cwnd * (1.0 + kBeta) / 2.0 : cwnd;
@@ -110,6 +111,7 @@ void Cubic::on_rto(uint64_t in_flight, Nanos) {
   // RFC 9438 4.8: cwnd as Reno (one segment), ssthresh with beta_cubic as in 4.6; a repeated
   // timeout of the same data keeps ssthresh (RFC 5681 3.1).
   if (!rto_pending_) {
+    save_cubic_prior();
     cwnd_prior_ = cwnd_segments();
     ssthresh_ = std::max<uint64_t>(uint64_t(double(in_flight) * kBeta), 2ull * mss_);
   }
@@ -127,6 +129,19 @@ void Cubic::on_idle_restart(Nanos now) {
   NewReno::on_idle_restart(now);
   cwnd_frac_ = 0;
   epoch_ = kNever;
+}
+
+bool Cubic::undo_reduction(Nanos now) {
+  if (!NewReno::undo_reduction(now)) return false;
+  w_max_ = prior_.w_max;
+  k_ = prior_.k;
+  w_est_ = prior_.w_est;
+  cwnd_epoch_ = prior_.cwnd_epoch;
+  cwnd_prior_ = prior_.cwnd_prior;
+  epoch_ = prior_.epoch;
+  after_rto_ = prior_.after_rto;
+  cwnd_frac_ = 0;
+  return true;
 }
 
 }  // namespace shunt

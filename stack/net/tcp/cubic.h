@@ -24,6 +24,8 @@ class Cubic : public NewReno {
   void on_recovery_end(Nanos now) override;
   void on_rto(uint64_t in_flight, Nanos now) override;
   void on_idle_restart(Nanos now) override;
+  // RFC 9438 4.9: also W_max, K, epoch, W_est and cwnd_prior as they were.
+  bool undo_reduction(Nanos now) override;
 
   // State, for tests and TCP_INFO-style reporting.
   double w_max() const { return w_max_; }       // segments
@@ -49,6 +51,16 @@ class Cubic : public NewReno {
   Nanos srtt_ = 0;         // RFC 9438 4.1.2 RTT: smoothed over the samples given (RFC 6298)
   double cwnd_frac_ = 0;   // bytes of growth not yet whole
   bool after_rto_ = false;  // RFC 9438 4.8: the next stage starts with K = 0, W_max = cwnd
+  // RFC 9438 4.9: saved before each reduction.
+  struct Prior {
+    double w_max, k, w_est, cwnd_epoch, cwnd_prior;
+    Nanos epoch;
+    bool after_rto;
+  } prior_{};
+  void save_cubic_prior() {
+    save_prior();
+    prior_ = Prior{w_max_, k_, w_est_, cwnd_epoch_, cwnd_prior_, epoch_, after_rto_};
+  }
 };
 
 }  // namespace shunt

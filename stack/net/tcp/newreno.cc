@@ -10,6 +10,7 @@ void NewReno::init(uint32_t mss, Nanos) {
   ssthresh_ = kInfiniteSsthresh;  // RFC 5681 3.1: "arbitrarily high"
   ca_bytes_acked_ = 0;
   rto_pending_ = false;
+  has_prior_ = false;
 }
 
 void NewReno::set_mss(uint32_t mss) {
@@ -53,6 +54,7 @@ void NewReno::on_ack(uint32_t bytes_acked, uint64_t, Nanos, Nanos, bool app_limi
 }
 
 void NewReno::on_loss(uint64_t in_flight, Nanos) {
+  save_prior();
   ssthresh_ = half_flight(in_flight);  // RFC 5681 (4), RFC 6582 3.2 step 2
   cwnd_ = ssthresh_;
   ca_bytes_acked_ = 0;
@@ -65,7 +67,10 @@ void NewReno::on_recovery_end(Nanos) {
 
 void NewReno::on_rto(uint64_t in_flight, Nanos) {
   // RFC 5681 3.1: a segment retransmitted by the timer more than once keeps ssthresh.
-  if (!rto_pending_) ssthresh_ = half_flight(in_flight);
+  if (!rto_pending_) {
+    save_prior();
+    ssthresh_ = half_flight(in_flight);
+  }
   rto_pending_ = true;
   cwnd_ = mss_;  // RFC 5681 3.1: LW = 1 full-sized segment
   ca_bytes_acked_ = 0;
@@ -75,6 +80,22 @@ void NewReno::on_idle_restart(Nanos) {
   // RFC 5681 4.1: RW = min(IW, cwnd).
   cwnd_ = std::min(cwnd_, initial_window(mss_));
   ca_bytes_acked_ = 0;
+}
+
+}  // namespace shunt
+
+namespace shunt {
+
+bool NewReno::undo_reduction(Nanos) {
+  // RFC 9438 4.9 (and RFC 5682 / RFC 3708 responses): restore if cwnd is still lower.
+  if (!has_prior_) return false;
+  has_prior_ = false;
+  if (cwnd_ >= prior_cwnd_) return false;
+  cwnd_ = prior_cwnd_;
+  ssthresh_ = prior_ssthresh_;
+  ca_bytes_acked_ = 0;
+  rto_pending_ = false;
+  return true;
 }
 
 }  // namespace shunt

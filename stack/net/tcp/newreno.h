@@ -17,6 +17,7 @@ class NewReno : public CongestionControl {
   void on_recovery_end(Nanos now) override;
   void on_rto(uint64_t in_flight, Nanos now) override;
   void on_idle_restart(Nanos now) override;
+  bool undo_reduction(Nanos now) override;
 
  protected:
   // Slow start with ABC; returns the bytes of this ACK not used up because cwnd reached
@@ -27,6 +28,14 @@ class NewReno : public CongestionControl {
 
   uint64_t ca_bytes_acked_ = 0;  // RFC 3465 bytes_acked in congestion avoidance
   bool rto_pending_ = false;     // an RTO happened and no new data was ACKed since
+  // Saved before a reduction, for undo_reduction().
+  bool has_prior_ = false;
+  uint64_t prior_cwnd_ = 0, prior_ssthresh_ = 0;
+  void save_prior() {
+    has_prior_ = true;
+    prior_cwnd_ = cwnd_;
+    prior_ssthresh_ = ssthresh_;
+  }
 };
 
 }  // namespace shunt
