@@ -61,7 +61,8 @@ BOOST_AUTO_TEST_CASE(w_cubic_is_the_rfc_formula) {
   for (double t : {0.0, 1.0, 5.0, k, 12.0, 20.0})
     BOOST_TEST(cc.w_cubic(t) == 0.4 * std::pow(t - k, 3) + 1000.0,
                boost::test_tools::tolerance(1e-9));
-  BOOST_TEST(cc.w_cubic(0) == 700.0, boost::test_tools::tolerance(1e-9));  // W_cubic(0) = cwnd_epoch
+  BOOST_TEST(cc.w_cubic(0) == 700.0,
+             boost::test_tools::tolerance(1e-9));  // W_cubic(0) = cwnd_epoch
   BOOST_TEST(cc.w_cubic(k) == 1000.0, boost::test_tools::tolerance(1e-9));
 }
 
@@ -153,8 +154,7 @@ BOOST_AUTO_TEST_CASE(fast_convergence_lowers_w_max_when_the_window_shrank) {
   cc.on_loss(80000, 0);
   BOOST_TEST(cc.w_max() == 80 * (1 + 0.7) / 2, boost::test_tools::tolerance(1e-12));  // 68
   BOOST_TEST(cc.cwnd() == 56000u);
-  BOOST_TEST(cc.k_seconds() == std::cbrt((68.0 - 56.0) / 0.4),
-             boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(cc.k_seconds() == std::cbrt((68.0 - 56.0) / 0.4), boost::test_tools::tolerance(1e-9));
   cc.set_cwnd(90000);  // beyond W_max: W_max is just cwnd
   cc.on_loss(90000, 0);
   BOOST_TEST(cc.w_max() == 90.0);

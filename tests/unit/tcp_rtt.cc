@@ -54,10 +54,10 @@ BOOST_AUTO_TEST_CASE(steady_samples_converge_to_srtt_plus_granularity) {
 
 BOOST_AUTO_TEST_CASE(rto_is_clamped_to_min_and_max) {
   RttEstimator low(ms(1000), ms(200), ms(60000));
-  low.sample(ms(10));  // 10 + 4*5 = 30 ms, below the minimum
+  low.sample(ms(10));                // 10 + 4*5 = 30 ms, below the minimum
   BOOST_TEST(low.rto() == ms(200));  // RFC 6298 2.4
   RttEstimator high(ms(1000), ms(200), ms(60000));
-  high.sample(ms(50000));  // 50 s + 100 s
+  high.sample(ms(50000));               // 50 s + 100 s
   BOOST_TEST(high.rto() == ms(60000));  // RFC 6298 2.5
 }
 
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(backoff_doubles_up_to_the_maximum_and_resets) {
   BOOST_TEST(est.rto() == ms(1200));
   for (int i = 0; i < 20; ++i) est.backoff();
   BOOST_TEST(est.backoff_count() == 22);
-  BOOST_TEST(est.rto() == ms(60000));  // bounded by max_rto
+  BOOST_TEST(est.rto() == ms(60000));             // bounded by max_rto
   for (int i = 0; i < 10000; ++i) est.backoff();  // never overflows
   BOOST_TEST(est.rto() == ms(60000));
   est.reset_backoff();

@@ -183,8 +183,7 @@ BOOST_DATA_TEST_CASE(dsack_is_detected_below_the_ack_and_inside_the_second_block
   check_invariants(sb, nxt);
 }
 
-BOOST_DATA_TEST_CASE(is_lost_by_three_discontiguous_ranges_or_by_bytes, bdata::make(kBases),
-                     b) {
+BOOST_DATA_TEST_CASE(is_lost_by_three_discontiguous_ranges_or_by_bytes, bdata::make(kBases), b) {
   const uint32_t nxt = b + 10 * kSmss;
   // Three small discontiguous ranges: 300 bytes, far below 2*SMSS, but DupThresh of them.
   SackScoreboard count;
@@ -192,7 +191,7 @@ BOOST_DATA_TEST_CASE(is_lost_by_three_discontiguous_ranges_or_by_bytes, bdata::m
   ack(count, b, {blk(b, 3000, 3100), blk(b, 5000, 5100), blk(b, 7000, 7100)}, nxt);
   BOOST_TEST(count.is_lost(b + 1000, kSmss));
   BOOST_TEST(count.is_lost(b + 2999, kSmss));
-  BOOST_TEST(count.is_lost(b + 3000, kSmss));    // the rest of its own range counts as one
+  BOOST_TEST(count.is_lost(b + 3000, kSmss));   // the rest of its own range counts as one
   BOOST_TEST(!count.is_lost(b + 3100, kSmss));  // only two ranges above it
   BOOST_TEST(!count.is_lost(b + 4000, kSmss));
   BOOST_TEST(!count.is_lost(b + 1000, kSmss, 4));  // DupThresh 4
@@ -287,8 +286,8 @@ BOOST_AUTO_TEST_CASE(at_most_kmaxranges_are_kept_and_the_lowest_win) {
   for (uint32_t k = 79; k >= 1 && k <= 79; k -= 2) ack(sb, base, {seg(base, k)}, nxt);
   BOOST_TEST(sb.ranges() == SackScoreboard::kMaxRanges);
   BOOST_TEST(sb.dropped_ranges() == 8u);
-  BOOST_TEST(sb.range(0).start == base + 1000);                  // segment 1 is kept
-  BOOST_TEST(sb.highest_sacked() == base + 64 * kSmss);          // segment 63 is the highest
+  BOOST_TEST(sb.range(0).start == base + 1000);          // segment 1 is kept
+  BOOST_TEST(sb.highest_sacked() == base + 64 * kSmss);  // segment 63 is the highest
   BOOST_TEST(sb.sacked_bytes() == 32u * kSmss);
   // A block above every range while full is not kept.
   auto u = ack(sb, base, {seg(base, 90)}, nxt);
@@ -342,7 +341,9 @@ BOOST_AUTO_TEST_CASE(hostile_random_blocks_never_exceed_the_bound_nor_break_inva
         BOOST_REQUIRE(!sb.is_sacked(s + len - 1));
       }
       uint64_t p = sb.pipe(una, nxt, una + 1000, kSmss);
-      if (p > 2ull * (nxt - una)) BOOST_FAIL("pipe " << p << " una " << una << " nxt " << nxt << " i " << i << " base " << base << dump(sb));
+      if (p > 2ull * (nxt - una))
+        BOOST_FAIL("pipe " << p << " una " << una << " nxt " << nxt << " i " << i << " base "
+                           << base << dump(sb));
     }
     BOOST_TEST(sb.dropped_ranges() > 0u);
     BOOST_TEST(ignored > 0u);

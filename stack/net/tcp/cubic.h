@@ -10,8 +10,8 @@ namespace shunt {
 
 class Cubic : public NewReno {
  public:
-  static constexpr double kC = 0.4;          // RFC 9438 5.1
-  static constexpr double kBeta = 0.7;       // RFC 9438 4.6
+  static constexpr double kC = 0.4;     // RFC 9438 5.1
+  static constexpr double kBeta = 0.7;  // RFC 9438 4.6
   // RFC 9438 4.3: alpha_cubic = 3*(1-beta)/(1+beta).
   static constexpr double kAlpha = 3.0 * (1.0 - kBeta) / (1.0 + kBeta);
 
@@ -28,11 +28,11 @@ class Cubic : public NewReno {
   bool undo_reduction(Nanos now) override;
 
   // State, for tests and TCP_INFO-style reporting.
-  double w_max() const { return w_max_; }       // segments
-  double k_seconds() const { return k_; }       // RFC 9438 (2)
-  double w_est() const { return w_est_; }       // segments
+  double w_max() const { return w_max_; }            // segments
+  double k_seconds() const { return k_; }            // RFC 9438 (2)
+  double w_est() const { return w_est_; }            // segments
   double cwnd_prior() const { return cwnd_prior_; }  // segments
-  Nanos epoch_start() const { return epoch_; }  // kNever when no CA stage is running
+  Nanos epoch_start() const { return epoch_; }       // kNever when no CA stage is running
   Nanos srtt() const { return srtt_; }
   // RFC 9438 (1): W_cubic(t) in segments, t seconds since the epoch started.
   double w_cubic(double t) const;
@@ -42,14 +42,14 @@ class Cubic : public NewReno {
   void start_epoch(Nanos now);
   double cwnd_segments() const { return double(cwnd_) / mss_; }
 
-  double w_max_ = 0;       // RFC 9438 W_max, segments; 0 until a congestion event
-  double k_ = 0;           // RFC 9438 K, seconds
-  double w_est_ = 0;       // RFC 9438 W_est, segments
-  double cwnd_epoch_ = 0;  // cwnd at the start of the stage, segments
-  double cwnd_prior_ = 0;  // cwnd before the last reduction, segments (4.3 alpha switch)
-  Nanos epoch_ = kNever;   // start of the current congestion-avoidance stage
-  Nanos srtt_ = 0;         // RFC 9438 4.1.2 RTT: smoothed over the samples given (RFC 6298)
-  double cwnd_frac_ = 0;   // bytes of growth not yet whole
+  double w_max_ = 0;        // RFC 9438 W_max, segments; 0 until a congestion event
+  double k_ = 0;            // RFC 9438 K, seconds
+  double w_est_ = 0;        // RFC 9438 W_est, segments
+  double cwnd_epoch_ = 0;   // cwnd at the start of the stage, segments
+  double cwnd_prior_ = 0;   // cwnd before the last reduction, segments (4.3 alpha switch)
+  Nanos epoch_ = kNever;    // start of the current congestion-avoidance stage
+  Nanos srtt_ = 0;          // RFC 9438 4.1.2 RTT: smoothed over the samples given (RFC 6298)
+  double cwnd_frac_ = 0;    // bytes of growth not yet whole
   bool after_rto_ = false;  // RFC 9438 4.8: the next stage starts with K = 0, W_max = cwnd
   // RFC 9438 4.9: saved before each reduction.
   struct Prior {

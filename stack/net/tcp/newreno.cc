@@ -6,7 +6,7 @@ namespace shunt {
 
 void NewReno::init(uint32_t mss, Nanos) {
   mss_ = std::max<uint32_t>(mss, 1);
-  cwnd_ = initial_window(mss_);  // RFC 6928 2
+  cwnd_ = initial_window(mss_);   // RFC 6928 2
   ssthresh_ = kInfiniteSsthresh;  // RFC 5681 3.1: "arbitrarily high"
   ca_bytes_acked_ = 0;
   rto_pending_ = false;

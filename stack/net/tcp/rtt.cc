@@ -43,8 +43,6 @@ void RttEstimator::backoff() {
 
 void RttEstimator::reset_backoff() { backoff_count_ = 0; }
 
-void RttEstimator::reset() {
-  *this = RttEstimator(initial_rto_, min_rto_, max_rto_, granularity_);
-}
+void RttEstimator::reset() { *this = RttEstimator(initial_rto_, min_rto_, max_rto_, granularity_); }
 
 }  // namespace shunt

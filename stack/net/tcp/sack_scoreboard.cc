@@ -8,9 +8,7 @@ namespace shunt {
 
 namespace {
 bool well_formed(const SackBlock& b) { return seq_lt(b.start, b.end); }
-uint64_t threshold_bytes(uint32_t smss, int dupthresh) {
-  return uint64_t(dupthresh - 1) * smss;
-}
+uint64_t threshold_bytes(uint32_t smss, int dupthresh) { return uint64_t(dupthresh - 1) * smss; }
 }  // namespace
 
 void SackScoreboard::reset(uint32_t snd_una) {
@@ -54,8 +52,7 @@ uint32_t SackScoreboard::insert(uint32_t start, uint32_t end) {
       sacked_bytes_ -= ranges_[count_ - 1].end - ranges_[count_ - 1].start;
       --count_;
     }
-    std::copy_backward(ranges_.begin() + i, ranges_.begin() + count_,
-                       ranges_.begin() + count_ + 1);
+    std::copy_backward(ranges_.begin() + i, ranges_.begin() + count_, ranges_.begin() + count_ + 1);
     ranges_[i] = SackBlock{start, end};
     ++count_;
     sacked_bytes_ += end - start;
@@ -86,10 +83,10 @@ SackScoreboard::Update SackScoreboard::on_ack(uint32_t ack, const SackBlock* blo
     // carries what is really held above the ACK).
     // Distances from the block's start, so nothing depends on a half-space comparison.
     uint32_t to_ack = ack - b0.start;
-    bool below_ack = seq_lt(b0.start, ack) && to_ack <= kMaxDsackDistance &&
-                     seq_le(ack, snd_nxt) && b0.end - b0.start <= snd_nxt - b0.start;
-    bool inside_second = n >= 2 && well_formed(blocks[1]) &&
-                         seq_le(blocks[1].start, b0.start) && seq_le(b0.end, blocks[1].end);
+    bool below_ack = seq_lt(b0.start, ack) && to_ack <= kMaxDsackDistance && seq_le(ack, snd_nxt) &&
+                     b0.end - b0.start <= snd_nxt - b0.start;
+    bool inside_second = n >= 2 && well_formed(blocks[1]) && seq_le(blocks[1].start, b0.start) &&
+                         seq_le(b0.end, blocks[1].end);
     if (below_ack || inside_second) {
       u.dsack = true;
       first = 1;
@@ -166,8 +163,8 @@ uint64_t SackScoreboard::sacked_in(uint32_t a, uint32_t b) const {
   return sum;
 }
 
-uint64_t SackScoreboard::pipe(uint32_t snd_una, uint32_t snd_nxt, uint32_t high_rxt,
-                              uint32_t smss, int dupthresh) const {
+uint64_t SackScoreboard::pipe(uint32_t snd_una, uint32_t snd_nxt, uint32_t high_rxt, uint32_t smss,
+                              int dupthresh) const {
   if (!seq_lt(snd_una, snd_nxt)) return 0;
   // RFC 6675 4 SetPipe, per octet S1 in [HighACK, HighData) not SACKed:
   //   (a) !IsLost(S1): +1   (b) S1 <= HighRxt (here S1 < high_rxt): +1
