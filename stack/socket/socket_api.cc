@@ -1246,6 +1246,8 @@ ssize_t SocketApi::Impl::tcp_send(int s, const iovec* iov, size_t iovcnt, int fl
   const bool nonblock = k->nonblock || (flags & MSG_DONTWAIT);
   // The common case: everything fits, or a non-blocking call takes what fits.
   ssize_t r = tcp.send(*t, iov, iovcnt, flags);
+  // sk_stream_wait_connect: a socket that is neither connected nor connecting is a broken pipe.
+  if (r == -ENOTCONN) return -EPIPE;
   if (r == total || (nonblock && r != 0)) return r;
   if (r < 0 && r != -EAGAIN) return r;
   if (r == 0 && total == 0) return 0;

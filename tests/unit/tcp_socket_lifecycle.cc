@@ -409,14 +409,15 @@ BOOST_AUTO_TEST_CASE(keepalive_drops_a_vanished_peer_with_etimedout) {
     n.h.run_for(100 * kSecond);
     BOOST_TEST(n.state(0, c.client) == kLxEstablished);
     BOOST_TEST(!(a.poll_events(c.client) & POLLERR));
-    // The peer vanishes; a blocked reader learns it after idle + count * interval.
+    // The peer vanishes; a blocked reader learns it once the idle time since the last answer
+    // and three unanswered probes 2 s apart have passed: 6 to 16 s from the cut.
     n.h.link().set_loss(1.0);
     a.set_nonblocking(c.client, false);
     const Nanos t0 = n.h.now();
     char buf[4];
     BOOST_TEST(a.recv(c.client, buf, sizeof buf, 0) == -ETIMEDOUT);
-    BOOST_TEST(n.h.now() - t0 >= 10 * kSecond);
-    BOOST_TEST(n.h.now() - t0 <= 20 * kSecond);
+    BOOST_TEST(n.h.now() - t0 >= 6 * kSecond);
+    BOOST_TEST(n.h.now() - t0 <= 17 * kSecond);
     BOOST_TEST(n.state(0, c.client) == kLxClose);
   }
 }
@@ -444,8 +445,12 @@ BOOST_AUTO_TEST_CASE(accept_timeout_and_many_connections_through_one_listener) {
   const Nanos t0 = n.h.now();
   BOOST_TEST(b.accept(l, nullptr, nullptr, 0) == -EAGAIN);
   BOOST_TEST(n.h.now() - t0 >= 300 * kMilli);
+  // 25 SYNs per family at once: the neighbour caches hold 16 packets each while resolving, so
+  // some SYNs are lost there and come again after the initial RTO (1 s).
   std::vector<int> clients;
   for (int i = 0; i < 50; ++i) clients.push_back(n.start_connect(0, 1, i % 2 == 1, 8018));
+  tv = timeval{5, 0};
+  b.setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::vector<int> servers;
   for (int i = 0; i < 50; ++i) {
     const int s = b.accept(l, nullptr, nullptr, SOCK_NONBLOCK);
@@ -453,6 +458,7 @@ BOOST_AUTO_TEST_CASE(accept_timeout_and_many_connections_through_one_listener) {
     servers.push_back(s);
   }
   BOOST_TEST(servers.size() == 50u);
+  n.h.run_for(kSecond);
   for (int i = 0; i < 50; ++i) {
     BOOST_TEST(n.send_str(0, clients[size_t(i)], std::to_string(i)) > 0);
   }
