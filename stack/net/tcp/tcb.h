@@ -408,7 +408,8 @@ uint16_t window_to_advertise(TcpSocket& s);
 void set_mss(TcpSocket& s, uint16_t mss);
 uint16_t mss_for_route(const TcpSocket& s);
 void free_rx(TcpSocket& s);
-void ack_keepalive_restart(TcpSocket& s);
+// SO_KEEPALIVE or TCP_KEEPIDLE changed: the next probe is due idle time after the last segment.
+void restart_keepalive(TcpSocket& s);
 }  // namespace tcb
 
 }  // namespace shunt

@@ -637,7 +637,14 @@ void on_delack_timer(TcpSocket& s, Nanos) {
   if (s.synchronized() || s.state == TcpState::kSynReceived) send_ack(s);
 }
 
-void ack_keepalive_restart(TcpSocket&) {}
+void restart_keepalive(TcpSocket& s) {
+  s.probes = 0;
+  if (s.state == TcpState::kEstablished || s.state == TcpState::kCloseWait) {
+    s.aux_deadline = kNever;
+    s.timer.cancel();
+    arm_timer(s);
+  }
+}
 
 }  // namespace tcb
 }  // namespace shunt

@@ -993,6 +993,7 @@ ssize_t Tcp::send(TcpSocket& s, const iovec* iov, size_t iovcnt, int flags) {
 ssize_t Tcp::recv(TcpSocket& s, const iovec* iov, size_t iovcnt, int flags) {
   if (flags & MSG_OOB) return -EINVAL;
   if (s.state == TcpState::kListen) return -ENOTCONN;
+  if (iov && iov_total(iov, iovcnt) == 0) return 0;
   if (s.rx_bytes == 0) {
     if (s.so_error) return -std::exchange(s.so_error, 0);
     if (s.readable_eof()) return 0;
@@ -1194,11 +1195,12 @@ int put_opt(void* val, socklen_t* len, T v) {
   *len = n;
   return 0;
 }
-int get_int(const void* val, socklen_t len, int* out) {
+// Linux sock_setsockopt / do_tcp_setsockopt: an int or EINVAL; IPPROTO_IP accepts a char.
+int get_int(const void* val, socklen_t len, int* out, bool char_ok = false) {
   if (!val) return -EFAULT;
   if (len < socklen_t(sizeof(int))) {
-    if (len == 0) return -EINVAL;
-    *out = *static_cast<const uint8_t*>(val);  // Linux accepts a char for boolean options
+    if (len == 0 || !char_ok) return -EINVAL;
+    *out = *static_cast<const uint8_t*>(val);
     return 0;
   }
   std::memcpy(out, val, sizeof(int));
@@ -1242,8 +1244,7 @@ int Tcp::setsockopt(TcpSocket& s, int level, int name, const void* val, socklen_
       case SO_REUSEPORT: s.reuse_port = v != 0; return 0;
       case SO_KEEPALIVE:
         s.keepalive = v != 0;
-        s.probes = 0;
-        tcb::arm_timer(s);
+        tcb::restart_keepalive(s);
         return 0;
       case SO_SNDBUF:
         // Linux: doubled, bounded by wmem_max (here kTcpBufMax) and SOCK_MIN_SNDBUF.
@@ -1291,7 +1292,7 @@ int Tcp::setsockopt(TcpSocket& s, int level, int name, const void* val, socklen_
       case TCP_KEEPIDLE:
         if (v < 1 || v > 32767) return -EINVAL;
         s.keep_idle_s = v;
-        tcb::arm_timer(s);
+        tcb::restart_keepalive(s);
         return 0;
       case TCP_KEEPINTVL:
         if (v < 1 || v > 32767) return -EINVAL;
@@ -1324,7 +1325,7 @@ int Tcp::setsockopt(TcpSocket& s, int level, int name, const void* val, socklen_
   }
   if (level == IPPROTO_IP || level == IPPROTO_IPV6) {
     int v = 0;
-    const int r = get_int(val, len, &v);
+    const int r = get_int(val, len, &v, level == IPPROTO_IP);
     if (r < 0) return r;
     if (level == IPPROTO_IP && name == IP_TTL) {
       if (v == -1) { s.ttl = -1; return 0; }
