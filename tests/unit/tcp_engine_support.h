@@ -125,3 +125,166 @@ struct TcpPair {
 };
 
 }  // namespace shunt::test
+
+#include "support/ipv4_frames.h"
+
+namespace shunt::test {
+
+// One stack on a TestDevice (10.0.0.1) and a hand-driven peer (10.0.0.2): segments are built
+// byte by byte and what the stack sends is parsed back.
+struct TcpRig : V4Fixture {
+  static Config rig_config() {
+    Config c = V4Fixture::base_config();
+    return c;
+  }
+  explicit TcpRig(Config c = rig_config()) : V4Fixture(c) { learn_peer(); }
+  Tcp& tcp() { return stack->tcp(); }
+
+  struct Seg {
+    uint16_t sport = 40000, dport = 80;
+    uint32_t seq = 0, ack = 0;
+    uint8_t flags = kTcpAck;
+    uint16_t window = 65535;
+    Bytes options;
+    Bytes payload;
+    int data_offset_override = -1;
+    bool bad_checksum = false;
+  };
+  static Bytes ts_option(uint32_t tsval, uint32_t tsecr) {
+    Bytes o{1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0};
+    store32(o.data() + 4, tsval);
+    store32(o.data() + 8, tsecr);
+    return o;
+  }
+  static Bytes syn_options(uint16_t mss = 1460, int wscale = 7, bool sack = true, bool ts = true, uint32_t tsval = 1000) {
+    Bytes o{2, 4, uint8_t(mss >> 8), uint8_t(mss)};
+    if (ts) {
+      Bytes t = ts_option(tsval, 0);
+      if (sack) { t[0] = 4; t[1] = 2; }
+      o.insert(o.end(), t.begin(), t.end());
+    } else if (sack) {
+      o.insert(o.end(), {1, 1, 4, 2});
+    }
+    if (wscale >= 0) o.insert(o.end(), {1, 3, 3, uint8_t(wscale)});
+    return o;
+  }
+  static Bytes tcp_bytes(const Seg& s, Ipv4Addr src = kPeerIp, Ipv4Addr dst = kOurIp) {
+    Bytes t(20 + s.options.size());
+    put16(t, 0, s.sport);
+    put16(t, 2, s.dport);
+    store32(t.data() + 4, s.seq);
+    store32(t.data() + 8, s.ack);
+    const int doff = s.data_offset_override >= 0 ? s.data_offset_override : int(t.size() / 4);
+    t[12] = uint8_t(doff << 4);
+    t[13] = s.flags;
+    put16(t, 14, s.window);
+    std::copy(s.options.begin(), s.options.end(), t.begin() + 20);
+    t.insert(t.end(), s.payload.begin(), s.payload.end());
+    uint32_t sum = pseudo_header_sum(IpAddr(src), IpAddr(dst), 6, uint32_t(t.size()));
+    uint16_t c = checksum_fold(checksum_add(sum, t.data(), t.size()));
+    if (s.bad_checksum) c ^= 0x1234;
+    put16(t, 16, c);
+    return t;
+  }
+  void send(const Seg& s) {
+    Ip4 ip;
+    ip.proto = 6;
+    inject(ipv4_frame(ip, tcp_bytes(s)));
+    run();
+  }
+  void send_raw_tcp(const Bytes& tcp_segment) {
+    Ip4 ip;
+    ip.proto = 6;
+    inject(ipv4_frame(ip, tcp_segment));
+    run();
+  }
+
+  struct Out {
+    TcpRepr h;
+    TcpOptions o;
+    Bytes payload;
+    bool has(uint8_t f) const { return h.has(f); }
+  };
+  // TCP segments the stack sent since the last call.
+  std::vector<Out> out() {
+    std::vector<Out> r;
+    for (auto& f : sent_ipv4()) {
+      const size_t ihl = size_t(f[14] & 0x0f) * 4;
+      if (f[14 + 9] != 6) continue;
+      const size_t total = get16(f, 16);
+      const uint8_t* t = f.data() + 14 + ihl;
+      const size_t len = total - ihl;
+      auto h = TcpRepr::parse(t, len);
+      BOOST_REQUIRE(h);
+      // The checksum must verify (no offload on a TestDevice).
+      uint32_t sum = pseudo_header_sum(IpAddr(get_ip(f, 26)), IpAddr(get_ip(f, 30)), 6, uint32_t(len));
+      BOOST_CHECK_EQUAL(checksum_fold(checksum_add(sum, t, len)), 0);
+      Out o;
+      o.h = *h;
+      o.o = TcpOptions::parse(t + 20, h->header_len - 20);
+      o.payload.assign(t + h->header_len, t + len);
+      r.push_back(std::move(o));
+    }
+    return r;
+  }
+
+  // A connection accepted from the peer: listener on :80, peer ISN `irs`.
+  struct Passive {
+    TcpSocket* listener = nullptr;
+    TcpSocket* conn = nullptr;
+    uint32_t irs = 0;     // peer's ISN
+    uint32_t iss = 0;     // ours
+    uint32_t snd = 0;     // the peer's next sequence number
+    uint32_t rcv = 0;     // what the peer expects from us next
+    uint32_t tsval = 1000;
+    bool ts = true;
+  };
+  Passive accept_one(bool ts = true, bool sack = true, int wscale = 7, uint16_t sport = 40000, int backlog = 8) {
+    Passive p;
+    p.ts = ts;
+    if (!listener_) {
+      listener_ = tcp().open(Family::kV4);
+      BOOST_REQUIRE_EQUAL(tcp().bind(*listener_, IpAddr(Ipv4Addr{}), 80), 0);
+      BOOST_REQUIRE_EQUAL(tcp().listen(*listener_, backlog), 0);
+    }
+    p.listener = listener_;
+    p.irs = 0x10000000u + sport;
+    Seg syn;
+    syn.sport = sport;
+    syn.seq = p.irs;
+    syn.flags = kTcpSyn;
+    syn.options = syn_options(1460, wscale, sack, ts, p.tsval);
+    send(syn);
+    auto o = out();
+    BOOST_REQUIRE_EQUAL(o.size(), 1u);
+    BOOST_REQUIRE(o[0].has(kTcpSyn) && o[0].has(kTcpAck));
+    BOOST_REQUIRE_EQUAL(o[0].h.ack, p.irs + 1);
+    p.iss = o[0].h.seq;
+    p.snd = p.irs + 1;
+    p.rcv = p.iss + 1;
+    ack(p, sport);
+    int err = 0;
+    p.conn = tcp().accept(*listener_, &err);
+    BOOST_REQUIRE(p.conn);
+    BOOST_REQUIRE(tcp().state(*p.conn) == TcpState::kEstablished);
+    out();
+    return p;
+  }
+  // A segment from the peer on connection `p`.
+  Seg peer(const Passive& p, uint8_t flags = kTcpAck, Bytes payload = {}, uint16_t sport = 40000) {
+    Seg s;
+    s.sport = sport;
+    s.seq = p.snd;
+    s.ack = p.rcv;
+    s.flags = flags;
+    s.payload = std::move(payload);
+    s.window = 1000;  // scaled by 128: 128000 bytes
+    if (p.ts) s.options = ts_option(p.tsval, 0);
+    return s;
+  }
+  void ack(Passive& p, uint16_t sport = 40000) { send(peer(p, kTcpAck, {}, sport)); }
+
+  TcpSocket* listener_ = nullptr;
+};
+
+}  // namespace shunt::test
