@@ -178,7 +178,7 @@ struct TcpRig : V4Fixture {
     t[12] = uint8_t(doff << 4);
     t[13] = s.flags;
     put16(t, 14, s.window);
-    std::copy(s.options.begin(), s.options.end(), t.begin() + 20);
+    for (size_t i = 0; i < s.options.size(); ++i) t[20 + i] = s.options[i];
     t.insert(t.end(), s.payload.begin(), s.payload.end());
     uint32_t sum = pseudo_header_sum(IpAddr(src), IpAddr(dst), 6, uint32_t(t.size()));
     uint16_t c = checksum_fold(checksum_add(sum, t.data(), t.size()));
