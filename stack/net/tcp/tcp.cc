@@ -284,14 +284,13 @@ void Tcp::Impl::unbind_port(TcpSocket& s) {
 }
 
 // Linux inet_csk_bind_conflict: overlapping bindings of one port conflict unless both set
-// SO_REUSEADDR and neither listens, or both set SO_REUSEPORT.
+// SO_REUSEADDR and the other does not listen, or both set SO_REUSEPORT.
 bool Tcp::Impl::bind_conflict(const TcpSocket& s, const IpAddr& addr, uint16_t port) const {
   const Cover mine = cover_of(s.v6only, addr);
-  const bool listening = s.state == TcpState::kListen;
   for (const TcpSocket* o = by_port[port]; o; o = o->port_next) {
     if (o == &s) continue;
     if (!mine.overlaps(cover_of(o->v6only, o->local_addr))) continue;
-    if (s.reuse_addr && o->reuse_addr && !listening && o->state != TcpState::kListen) continue;
+    if (s.reuse_addr && o->reuse_addr && o->state != TcpState::kListen) continue;
     if (s.reuse_port && o->reuse_port) continue;
     return true;
   }
@@ -634,6 +633,8 @@ TcpSocket* Tcp::Impl::syncookie_check(TcpSocket& l, TcpSegment& seg) {
   child->snd_wl2 = seg.h.ack;
   child->snd_una = seg.h.ack;
   child->rtt_timing = false;
+  // The window the stateless SYN-ACK offered (send_syncookie).
+  child->rcv_adv = child->rcv_nxt + uint32_t(std::min<uint32_t>(uint32_t(l.rcvbuf / 2), 0xffff));
   return child;
 }
 
