@@ -147,4 +147,44 @@ BOOST_AUTO_TEST_CASE(a_flood_at_a_closed_port_leaves_no_state) {
   BOOST_TEST(n.tcp(1).memory() < size_t(64 << 10));
 }
 
+BOOST_AUTO_TEST_CASE(data_on_the_ack_that_completes_a_cookie_handshake_is_delivered_at_once) {
+  // A client that speaks first (HTTP, TLS) may complete a cookie handshake with its first data
+  // segment, when its pure ACK was lost or dropped. The new connection must take that data at
+  // once within the window the cookie SYN-ACK offered, as Linux does -- not judge it against a
+  // window of zero, drop it, and wait for the client's retransmission timeout.
+  LinkConfig link;
+  link.delay = kMilli;
+  Net n(net_options(3, link));
+  n.h.stack(1).set_default_gateway(IpAddr(Harness::ipv4_of(2)));
+  const int l = n.listener(1, false, kPort, 0);  // a SYN queue of one, an accept queue of one
+  BOOST_REQUIRE(l >= 0);
+  inject_syn(n.h.stack(2), Ipv4Addr{(198u << 24) | (18u << 16) | 7}, 4000, 12345);  // fills the SYN queue
+  n.h.run_for(10 * kMilli);
+  // Two clients at once: both SYNs get cookies (the accept queue is still empty); the first
+  // ACK fills the accept queue and the second is dropped, though its client is connected.
+  const int c1 = n.start_connect(0, 1, false, kPort);
+  const int c2 = n.start_connect(0, 1, false, kPort);
+  BOOST_REQUIRE(n.wait_events(0, c1, POLLOUT, kSecond));
+  BOOST_REQUIRE(n.wait_events(0, c2, POLLOUT, kSecond));
+  n.h.run_for(10 * kMilli);
+  BOOST_TEST(n.h.stack(1).counters().get("tcp.syncookies_sent") == 2u);
+  BOOST_TEST(n.h.stack(1).counters().get("tcp.drop.listen_overflow") == 1u);
+  Addr peer;
+  peer.len = sizeof peer.ss;
+  const int sa = n.api(1).accept(l, peer.sa(), &peer.len, SOCK_NONBLOCK);
+  BOOST_REQUIRE(sa >= 0);
+  Addr name1;
+  name1.len = sizeof name1.ss;
+  n.api(0).getsockname(c1, name1.sa(), &name1.len);
+  const int b = name1.port() == peer.port() ? c2 : c1;
+  // Now B speaks: its request carries the ACK that completes the handshake.
+  BOOST_TEST(n.send_str(0, b, "GET / HTTP/1.0\r\n\r\n") == 18);
+  n.h.run_for(50 * kMilli);  // far less than any retransmission timeout
+  const int sb = n.api(1).accept(l, nullptr, nullptr, SOCK_NONBLOCK);
+  BOOST_REQUIRE(sb >= 0);
+  BOOST_TEST(n.fionread(1, sb) == 18);
+  BOOST_TEST(n.h.stack(1).counters().get("tcp.drop.out_of_window") == 0u);
+  BOOST_TEST(n.info(0, b).tcpi_total_retrans == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
