@@ -10,6 +10,7 @@
 
 #include "stack/core/buffer.h"
 #include "stack/core/clock.h"
+#include "stack/core/config.h"
 #include "stack/core/counters.h"
 #include "stack/core/timer_wheel.h"
 #include "stack/net/addr.h"
