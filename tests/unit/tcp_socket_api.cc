@@ -464,4 +464,55 @@ BOOST_AUTO_TEST_CASE(readiness_hook_names_the_socket_whose_state_changed) {
   BOOST_TEST(std::count(n.hooks[0].begin(), n.hooks[0].end(), c2) >= 1);
 }
 
+BOOST_AUTO_TEST_CASE(so_reuseport_lets_two_listeners_share_a_port) {
+  Net n;
+  SocketApi& b = n.api(1);
+  int l[2];
+  for (int& x : l) {
+    x = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    BOOST_TEST(n.set_int(1, x, SOL_SOCKET, SO_REUSEPORT, 1) == 0);
+    BOOST_TEST(n.get_int(1, x, SOL_SOCKET, SO_REUSEPORT) == 1);
+    Addr any = any_addr(false, 7100);
+    BOOST_TEST(b.bind(x, any.sa(), any.len) == 0);
+    BOOST_TEST(b.listen(x, 64) == 0);
+  }
+  // Without the option, the port stays taken.
+  const int other = b.socket(AF_INET, SOCK_STREAM, 0);
+  Addr any = any_addr(false, 7100);
+  BOOST_TEST(b.bind(other, any.sa(), any.len) == -EADDRINUSE);
+  for (int i = 0; i < 32; ++i) BOOST_REQUIRE(n.start_connect(0, 1, false, 7100) >= 0);
+  n.h.run_for(5 * kSecond);  // SYNs beyond the 16 ARP holds while resolving come again after 1 s
+  int got[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    while (b.accept(l[k], nullptr, nullptr, 0) >= 0) ++got[k];
+  }
+  BOOST_TEST(got[0] + got[1] == 32);
+  BOOST_TEST(got[0] > 0);  // spread over both listeners
+  BOOST_TEST(got[1] > 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_restarted_server_rebinds_over_its_time_wait_only_with_so_reuseaddr) {
+  Net n;
+  Net::Conn c = n.connect_pair(0, 1, false, 7101);
+  BOOST_REQUIRE(c.ok());
+  SocketApi& b = n.api(1);
+  // The server closes first and keeps TIME_WAIT on its port.
+  b.close(c.listener);
+  b.close(c.server);
+  n.wait_events(0, c.client, POLLRDHUP);
+  n.api(0).close(c.client);
+  n.h.run_for(kSecond);
+  BOOST_REQUIRE(n.tcp(1).count_in_state(TcpState::kTimeWait) == 1u);
+  Addr any = any_addr(false, 7101);
+  const int plain = b.socket(AF_INET, SOCK_STREAM, 0);
+  BOOST_TEST(b.bind(plain, any.sa(), any.len) == -EADDRINUSE);
+  const int reuse = b.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  BOOST_TEST(n.set_int(1, reuse, SOL_SOCKET, SO_REUSEADDR, 1) == 0);
+  BOOST_TEST(b.bind(reuse, any.sa(), any.len) == 0);
+  BOOST_TEST(b.listen(reuse, 4) == 0);
+  // And it serves again.
+  Net::Conn d = n.connect_pair(0, 1, false, 7101, reuse);
+  BOOST_TEST(d.ok());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
