@@ -17,7 +17,6 @@
 namespace shunt {
 
 namespace {
-constexpr Ipv4Addr kAllSystems{0xe0000001};  // 224.0.0.1
 // A frame must fit one buffer behind the default headroom, whatever the device's MTU.
 constexpr size_t kMaxFrameIpLen = PacketBuf::kCapacity - PacketBuf::kDefaultHeadroom;
 }  // namespace
