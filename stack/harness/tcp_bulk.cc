@@ -99,7 +99,8 @@ TcpBulk::TcpBulk(Harness& h, const TcpBulkOptions& o, SocketApi* client_api, Soc
     own_sapi_ = true;
   }
   o_.chunk = std::max<size_t>(o_.chunk, 1);
-  out_.resize(o_.chunk);
+  c2s_.out.resize(o_.chunk);
+  s2c_.out.resize(o_.chunk);
   in_.resize(o_.chunk);
   expect_.resize(o_.chunk);
   c2s_.seed = mix(o_.seed * 2 + 0);
@@ -165,13 +166,18 @@ bool TcpBulk::setup() {
 bool TcpBulk::send_side(SocketApi& api, size_t stack, int fd, Direction& d) {
   Enter e(h_.observer(), stack);
   while (d.sent < d.total) {
-    const size_t n = size_t(std::min<uint64_t>(o_.chunk, d.total - d.sent));
-    tcp_bulk_pattern(d.seed, d.sent, out_.data(), n);
-    const ssize_t w = api.send(fd, out_.data(), n, MSG_NOSIGNAL);
+    if (d.sent >= d.gen_off + d.gen_len) {
+      d.gen_off = d.sent;
+      d.gen_len = size_t(std::min<uint64_t>(o_.chunk, d.total - d.sent));
+      tcp_bulk_pattern(d.seed, d.gen_off, d.out.data(), d.gen_len);
+    }
+    const uint8_t* p = d.out.data() + (d.sent - d.gen_off);
+    const size_t n = size_t(d.gen_off + d.gen_len - d.sent);
+    const ssize_t w = api.send(fd, p, n, MSG_NOSIGNAL);
     if (w == -EAGAIN) return true;
     if (w < 0) return fail("send", long(w));
     if (w == 0 || size_t(w) > n) return fail("send returned a bad length", -EIO);
-    d.hash_sent = fnv(d.hash_sent, out_.data(), size_t(w));
+    d.hash_sent = fnv(d.hash_sent, p, size_t(w));
     d.sent += uint64_t(w);
   }
   if (o_.shutdown_at_end && !d.shut) {

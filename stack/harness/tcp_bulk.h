@@ -88,6 +88,11 @@ class TcpBulk {
     bool eof = false;
     uint64_t mismatch = UINT64_MAX;
     uint64_t hash_sent = 0, hash_received = 0;
+    // The pattern from stream offset gen_off, generated once and sent from until used up
+    // (most send attempts find the buffer full and must cost next to nothing).
+    std::vector<uint8_t> out;
+    uint64_t gen_off = 0;
+    size_t gen_len = 0;
   };
   bool setup();
   bool pump();  // one round of non-blocking calls; true when the transfer is done
@@ -105,7 +110,7 @@ class TcpBulk {
   bool connected_ = false;
   Direction c2s_, s2c_;
   Nanos pause_until_ = -1;  // -1: not paused yet
-  std::vector<uint8_t> out_, in_, expect_;
+  std::vector<uint8_t> in_, expect_;
   TcpBulkResult r_;
 };
 

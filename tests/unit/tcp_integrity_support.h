@@ -34,7 +34,7 @@ inline TcpBulkResult run_bulk_once(const BulkCase& c, uint64_t seed, bool ipv6) 
   o.link.seed = seed;
   o.config.dad_transmits = 0;
   o.config.seed = int64_t(seed * 1000);
-  o.config.buffers = 16384;
+  o.config.buffers = 8192;
   Harness h(o);
   h.run_for(10 * kMilli);
   TcpBulkOptions b;
