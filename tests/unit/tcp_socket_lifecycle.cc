@@ -263,6 +263,22 @@ BOOST_AUTO_TEST_CASE(connect_to_a_silent_peer_times_out) {
   BOOST_TEST(n.h.now() - t1 < kSecond);
 }
 
+BOOST_AUTO_TEST_CASE(connect_to_an_absent_neighbour_fails_with_ehostunreach) {
+  // Nobody answers ARP/NDP for 10.0.0.9 / fd00::9. Address resolution fails after its retries
+  // and the packets waiting for it are answered with a host/address unreachable (RFC 1122
+  // 2.3.2.2, RFC 4861 7.2.2), which fails the connect at once with EHOSTUNREACH, as Linux
+  // does ("No route to host" after about 3 s) -- not ETIMEDOUT after every SYN retry.
+  for (bool ipv6 : {false, true}) {
+    Net n;
+    SocketApi& a = n.api(0);
+    const int s = a.socket(domain_of(ipv6), SOCK_STREAM, 0);
+    Addr dst = addr_of(8, ipv6, 80);
+    const Nanos t0 = n.h.now();
+    BOOST_TEST(a.connect(s, dst.sa(), dst.len) == -EHOSTUNREACH, (ipv6 ? "IPv6" : "IPv4"));
+    BOOST_TEST(n.h.now() - t0 < 10 * kSecond);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(recv_timeout_and_msg_waitall) {
   Net n(net_options(2, link_with_delay(kMilli)));
   Net::Conn c = n.connect_pair(0, 1, false, 8010);
