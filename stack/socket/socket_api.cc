@@ -771,6 +771,8 @@ int SocketApi::shutdown(int s, int how) {
   if (!k) return -EBADF;
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return -EINVAL;
   if (k->t) {
+    // inet_shutdown: a listener has no sending half; SHUT_WR leaves it as it is.
+    if (how == SHUT_WR && impl_->tcp.is_listening(*k->t)) return 0;
     const int r = impl_->tcp.shutdown(*k->t, how);
     impl_->changed(*k);
     return r;

@@ -515,4 +515,68 @@ BOOST_AUTO_TEST_CASE(a_restarted_server_rebinds_over_its_time_wait_only_with_so_
   BOOST_TEST(d.ok());
 }
 
+BOOST_AUTO_TEST_CASE(shutdown_of_a_listener_stops_listening_and_keeps_the_name) {
+  // Linux inet_shutdown on a listener: SHUT_WR does nothing and succeeds; SHUT_RD (or RDWR)
+  // stops listening (accept says EINVAL, pending connections are reset) but keeps the bound
+  // address, and listen() may be called again.
+  Net n;
+  SocketApi& b = n.api(1);
+  const int l = n.listener(1, false, 7102);
+  BOOST_TEST(b.shutdown(l, SHUT_WR) == 0);
+  BOOST_TEST(n.get_int(1, l, SOL_SOCKET, SO_ACCEPTCONN) == 1);
+  BOOST_TEST(b.shutdown(l, SHUT_RD) == 0);
+  BOOST_TEST(b.accept(l, nullptr, nullptr, 0) == -EINVAL);
+  BOOST_TEST(n.get_int(1, l, SOL_SOCKET, SO_ACCEPTCONN) == 0);
+  Addr name;
+  name.len = sizeof name.ss;
+  b.getsockname(l, name.sa(), &name.len);
+  BOOST_TEST(name.port() == 7102);
+  BOOST_TEST(b.listen(l, 4) == 0);
+  BOOST_TEST(b.accept(l, nullptr, nullptr, 0) == -EAGAIN);
+}
+
+BOOST_AUTO_TEST_CASE(closing_a_listener_resets_connections_not_yet_accepted) {
+  Net n;
+  const int l = n.listener(1, false, 7103);
+  const int c = n.start_connect(0, 1, false, 7103);
+  BOOST_REQUIRE(n.wait_events(0, c, POLLOUT));
+  BOOST_REQUIRE(n.wait_events(1, l, POLLIN));
+  BOOST_TEST(n.api(1).close(l) == 0);
+  BOOST_REQUIRE(n.wait_events(0, c, POLLERR));
+  char buf[4];
+  BOOST_TEST(n.api(0).recv(c, buf, sizeof buf, 0) == -ECONNRESET);
+  BOOST_TEST(n.tcp(1).connection_count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(handles_are_shared_lowest_first_between_udp_and_tcp) {
+  Net n;
+  SocketApi& a = n.api(0);
+  const int t0 = a.socket(AF_INET, SOCK_STREAM, 0);
+  const int u1 = a.socket(AF_INET, SOCK_DGRAM, 0);
+  const int t2 = a.socket(AF_INET6, SOCK_STREAM, 0);
+  BOOST_TEST(t0 == 0);
+  BOOST_TEST(u1 == 1);
+  BOOST_TEST(t2 == 2);
+  BOOST_TEST(a.close(t0) == 0);
+  BOOST_TEST(a.socket(AF_INET, SOCK_DGRAM, 0) == 0);  // a UDP socket takes the TCP one's handle
+  BOOST_TEST(a.close(u1) == 0);
+  BOOST_TEST(a.socket(AF_INET, SOCK_STREAM, 0) == 1);
+  BOOST_TEST(a.is_socket(2));
+  BOOST_TEST(!a.is_socket(3));
+}
+
+BOOST_AUTO_TEST_CASE(an_interrupted_blocking_connect_goes_on_in_the_background) {
+  Net n;
+  n.listener(1, false, 7104);
+  SocketApi& a = n.api(0);
+  const int s = a.socket(AF_INET, SOCK_STREAM, 0);
+  a.set_waiter([](Nanos) { return false; });  // a signal arrives at once
+  Addr dst = addr_of(1, false, 7104);
+  BOOST_TEST(a.connect(s, dst.sa(), dst.len) == -EINTR);
+  BOOST_TEST(n.wait_events(0, s, POLLOUT));
+  BOOST_TEST(n.state(0, s) == kLxEstablished);
+  BOOST_TEST(a.connect(s, dst.sa(), dst.len) == 0);  // reports the completed connect once
+  BOOST_TEST(a.connect(s, dst.sa(), dst.len) == -EISCONN);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
