@@ -239,9 +239,13 @@ void Ipv4::reassemble(PacketPtr p, const Ipv4Repr& h, const EthRepr& eth) {
     reasm_drop(*r, drop_reasm_too_many_frags_);
     return;
   }
-  // Memory for all datagrams together: the oldest others go first, then this one.
+  // Memory for all datagrams together: the oldest others go first, then this one. Never more
+  // than a quarter of the pool, whatever the configuration: IPv6 takes at most another quarter,
+  // so fragments that never complete cannot starve the receive path.
   constexpr size_t kTrueSize = PacketBuf::kCapacity;
-  while (reasm_bytes_ + kTrueSize > size_t(cfg.reasm_max_bytes)) {
+  const size_t limit = std::min(size_t(std::max<int64_t>(cfg.reasm_max_bytes, 0)),
+                                stack_.pool().capacity() * kTrueSize / 4);
+  while (reasm_bytes_ + kTrueSize > limit) {
     Reassembly* victim = nullptr;
     for (auto& s : reasm_) {
       if (s.active && &s != r && (!victim || s.started < victim->started)) victim = &s;

@@ -87,9 +87,10 @@ Ipv6::Ipv6(Stack& stack)
     Reasm* r = &reasm_[i];
     r->timer.set_callback([this, r](Nanos) { reasm_expire(*r); });
   }
-  // Never let reassembly hold more than half of the buffer pool, whatever the configuration.
-  size_t pool_half = stack.pool().capacity() * PacketBuf::kCapacity / 2;
-  reasm_limit_ = std::min(size_t(std::max<int64_t>(stack.config().reasm_max_bytes, 0)), pool_half);
+  // Never let reassembly hold more than a quarter of the buffer pool, whatever the
+  // configuration: IPv4 takes at most another quarter, and the rest stays for receiving.
+  size_t pool_quarter = stack.pool().capacity() * PacketBuf::kCapacity / 4;
+  reasm_limit_ = std::min(size_t(std::max<int64_t>(stack.config().reasm_max_bytes, 0)), pool_quarter);
 }
 
 Ipv6::~Ipv6() {
