@@ -1250,16 +1250,16 @@ ssize_t SocketApi::Impl::tcp_send(int s, const iovec* iov, size_t iovcnt, int fl
   ssize_t r = tcp.send(*t, iov, iovcnt, flags);
   // sk_stream_wait_connect: a socket that is neither connected nor connecting is a broken pipe.
   if (r == -ENOTCONN) return -EPIPE;
-  if (r == total || (nonblock && r != 0)) return r;
-  if (r < 0 && r != -EAGAIN) return r;
-  if (r == 0 && total == 0) return 0;
-  // A blocking send queues everything, waiting for room (sk_stream_wait_memory), unless its
-  // SO_SNDTIMEO runs out or it is interrupted; then it reports what it queued.
+  if (r == total || nonblock) return r;
+  if (r < 0 && r != -EAGAIN && r != -ENOBUFS) return r;
+  // A blocking send queues everything, waiting for room (sk_stream_wait_memory; the stack's
+  // TCP memory limit, ENOBUFS, is waited out the same way), unless its SO_SNDTIMEO runs out
+  // or it is interrupted; then it reports what it queued.
   size_t copied = r > 0 ? size_t(r) : 0;
   std::vector<iovec> rest;
   const Nanos deadline = deadline_of(k->sndtimeo);
   while (true) {
-    if (r == -EAGAIN || r == 0) {
+    if (r == -EAGAIN || r == -ENOBUFS || r == 0) {
       int err;
       if (k->sndtimeo == 0 || !wait(deadline, &err)) return copied ? ssize_t(copied) : (k->sndtimeo == 0 ? -EAGAIN : err);
       k = get(s);
@@ -1272,7 +1272,7 @@ ssize_t SocketApi::Impl::tcp_send(int s, const iovec* iov, size_t iovcnt, int fl
       if (copied == size_t(total)) return ssize_t(copied);
       continue;  // probably full now: the next try says so
     }
-    if (r < 0 && r != -EAGAIN) return copied ? ssize_t(copied) : r;
+    if (r < 0 && r != -EAGAIN && r != -ENOBUFS) return copied ? ssize_t(copied) : r;
   }
 }
 
