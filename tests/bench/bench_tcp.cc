@@ -18,7 +18,7 @@
 //
 // The socket calls are made when the socket layer's readiness hook said something changed (as an
 // epoll loop would), not at every step of the harness; a safety net retries every 256 steps and
-// counts the retries that found work (`hook_misses`), which should be 0.
+// counts the looks that found the socket ready without the hook (`hook_misses`), which should be 0.
 // `--collect` follows bench_udp_pingpong: `all` counts the whole program, a side counts only the
 // time inside that stack (its polls and socket calls) minus the simulated NIC's work on the frames
 // it sends; `calibrate` measures what one switch of collection costs.
