@@ -1,5 +1,7 @@
 #include "stack/net/arp.h"
 
+#include <algorithm>
+
 #include "stack/core/log.h"
 #include "stack/net/arp_wire.h"
 #include "stack/net/stack.h"
@@ -136,9 +138,19 @@ void Arp::send_ipv4(PacketPtr p, Ipv4Addr nh) {
     start_resolution(*e);
   }
   e->last_used = now;
-  if (e->pending.count() >= size_t(stack_.config().arp_queue)) {
+  const size_t per_neighbour = size_t(stack_.config().arp_queue);
+  if (e->pending.count() >= per_neighbour) {
     e->pending.pop();  // the oldest goes: newer data is worth more
     ++drop_queue_full_;
+  } else {
+    // All neighbours together hold at most an eighth of the pool (but always one full queue):
+    // replies to sources that never answer must not take every buffer. Slow path: a scan.
+    size_t total = 0;
+    for (size_t i = 0; i < kMaxEntries; ++i) total += entries_[i].pending.count();
+    if (total >= std::max(per_neighbour, stack_.pool().capacity() / 8)) {
+      ++drop_queue_full_;
+      return;
+    }
   }
   e->pending.push(std::move(p));
 }

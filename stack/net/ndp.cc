@@ -1,5 +1,6 @@
 #include "stack/net/ndp.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "stack/core/log.h"
@@ -168,6 +169,13 @@ void Ndp::confirm_reachable(const Ipv6Addr& a) {
 }
 
 void Ndp::send_ipv6(PacketPtr ip, const Ipv6Addr& next_hop) {
+  // All neighbours together hold at most an eighth of the pool (but always one full queue):
+  // replies to sources that never answer must not take every buffer. Slow path: a scan.
+  auto pending_room = [this] {
+    size_t total = 0;
+    for (size_t i = 0; i < kCacheSize; ++i) total += entries_[i].pending.count();
+    return total < std::max(size_t(stack_.config().arp_queue), stack_.pool().capacity() / 8);
+  };
   Entry* e = find(next_hop);
   if (e) {
     e->last_use = ++use_seq_;
@@ -184,7 +192,7 @@ void Ndp::send_ipv6(PacketPtr ip, const Ipv6Addr& next_hop) {
         stack_.send_eth(std::move(ip), e->mac, kEtherTypeIpv6);
         return;
       case NeighborState::kIncomplete:
-        if (e->pending.count() >= size_t(stack_.config().arp_queue)) {
+        if (e->pending.count() >= size_t(stack_.config().arp_queue) || !pending_room()) {
           ++drop_queue_full_;
           return;
         }
@@ -194,9 +202,14 @@ void Ndp::send_ipv6(PacketPtr ip, const Ipv6Addr& next_hop) {
   }
   // RFC 4861 7.2.2: a new entry in INCOMPLETE, the packet queued, an NS to the solicited-node
   // group, retransmitted every RetransTimer.
+  const bool room = pending_room();
   e = insert(next_hop);
   e->probes = 1;
-  e->pending.push(std::move(ip));
+  if (room) {
+    e->pending.push(std::move(ip));
+  } else {
+    ++drop_queue_full_;
+  }
   stack_.timers().arm(e->timer, stack_.now() + stack_.config().arp_retry_ms * kMilli);
   send_ns(next_hop, next_hop.solicited_node(), false);
 }
