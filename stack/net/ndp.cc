@@ -1,6 +1,7 @@
 #include "stack/net/ndp.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "stack/core/log.h"
@@ -357,10 +358,17 @@ void Ndp::on_ns(const uint8_t* d, size_t len, const IpRx& rx) {
   if (ours->state == Ipv6Interface::State::kTentative) {
     // RFC 4862 5.4.3: another node probing the same tentative address: a duplicate. A
     // solicitation from a unicast source is address resolution, not for a tentative address.
-    if (from_unspecified) dad_conflict(ns.target, "neighbor solicitation");
+    if (from_unspecified) {
+      dad_conflict(ns.target, "neighbor solicitation");
+    } else {
+      ++drop_not_our_target_;  // not ours yet
+    }
     return;
   }
-  if (ours->state != Ipv6Interface::State::kPreferred) return;
+  if (ours->state != Ipv6Interface::State::kPreferred) {
+    ++drop_not_our_target_;  // a duplicate: not ours to answer for
+    return;
+  }
   if (from_unspecified) {
     // RFC 4861 7.2.4: answering a DAD probe: to all-nodes, not solicited.
     Ipv6Addr all_nodes;
@@ -411,9 +419,13 @@ void Ndp::on_na(const uint8_t* d, size_t len, const IpRx& rx) {
     if (i.state == Ipv6Interface::State::kTentative) {
       dad_conflict(na.target, "neighbor advertisement");  // RFC 4862 5.4.4
     } else {
-      // RFC 4861 7.2.5 leaves this to the node: someone else claims an address we use.
+      // RFC 4861 7.2.5 leaves this to the node: someone else claims an address we use. Said on
+      // the 1st, 2nd, 4th, 8th... claim: a peer repeating it must not flood the log.
       ++address_conflict_;
-      SHUNT_WARN("ndp: %s claims our address %s", rx.src.v6.str().c_str(), na.target.str().c_str());
+      if (std::has_single_bit(address_conflict_.value)) {
+        SHUNT_WARN("ndp: %s claims our address %s (%llu claims so far)", rx.src.v6.str().c_str(),
+                   na.target.str().c_str(), static_cast<unsigned long long>(address_conflict_.value));
+      }
     }
     return;
   }

@@ -1,5 +1,10 @@
 // Neighbor Discovery (RFC 4861) and duplicate address detection (RFC 4862).
 #include <boost/test/unit_test.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
 
 #include "net_v6_support.h"
 
@@ -238,4 +243,63 @@ BOOST_AUTO_TEST_CASE(router_messages_are_ignored_without_harm) {
   f.inject(ip6_frame(kPeerLl, kOurLl, kProtoIcmpv6, icmp6_msg(kPeerLl, kOurLl, kIcmp6RouterSolicit, 0, Bytes(4, 0)), 255));
   BOOST_TEST(f.counter("ndp.ignored_router_messages") == 3u);
   BOOST_TEST(sent_v6(f.dev).empty());
+}
+
+namespace {
+
+// Everything written to stderr (the log) while `fn` runs.
+template <class F>
+std::string stderr_of(F fn) {
+  std::fflush(stderr);
+  FILE* tmp = std::tmpfile();
+  const int saved = dup(2);
+  dup2(fileno(tmp), 2);
+  fn();
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  std::string out;
+  std::rewind(tmp);
+  for (int c; (c = std::fgetc(tmp)) != EOF;) out += char(c);
+  std::fclose(tmp);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(solicitations_for_a_tentative_or_duplicate_target_are_counted_drops) {
+  V6Fixture f;
+  const Ipv6Addr tentative = A("2001:db8::8");
+  f.stack.add_address(IpAddr(tentative), 64);
+  f.dev.take_sent();
+  const uint64_t before = f.counter("ndp.drop.not_our_target");
+  // RFC 4862 5.4.3: address resolution for a tentative address is silently discarded.
+  f.inject(ns_frame(kPeer, tentative.solicited_node(), tentative, kPeerMac));
+  BOOST_TEST(f.counter("ndp.drop.not_our_target") == before + 1);
+  BOOST_TEST(sent_v6(f.dev).empty());
+  BOOST_TEST((state_of_addr(f.stack, tentative) == Ipv6Interface::State::kTentative));
+  // Once it is a duplicate, nobody gets an answer for it either (the solicited-node group stays
+  // joined for another address that shares it).
+  f.stack.add_address(IpAddr(A("2001:db8:1::8")), 64);
+  f.inject(ns_frame(A("::"), tentative.solicited_node(), tentative, std::nullopt));
+  BOOST_TEST((state_of_addr(f.stack, tentative) == Ipv6Interface::State::kDuplicate));
+  f.run_for(3 * kSecond);
+  f.dev.take_sent();
+  f.inject(ns_frame(kPeer, tentative.solicited_node(), tentative, kPeerMac));
+  BOOST_TEST(f.counter("ndp.drop.not_our_target") == before + 2);
+  BOOST_TEST(sent_v6(f.dev).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_repeating_a_claim_on_our_address_does_not_flood_the_log) {
+  V6Fixture f;
+  const std::string log = stderr_of([&] {
+    for (int i = 0; i < 1000; ++i) {
+      f.inject(na_frame(kPeer, kAllNodes, kOurGlobal, kNaFlagOverride, kPeerMac));
+    }
+  });
+  BOOST_TEST(f.counter("ndp.address_conflict") == 1000u);
+  // Claims 1, 2, 4, ..., 512: ten lines, not a thousand.
+  BOOST_TEST(std::count(log.begin(), log.end(), '\n') == 10);
+  BOOST_TEST(log.find("claims our address 2001:db8::1") != std::string::npos);
+  BOOST_TEST(f.stack.is_local_v6(kOurGlobal));  // the address is kept (RFC 4861 7.2.5)
 }
