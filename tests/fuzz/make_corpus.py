@@ -95,8 +95,8 @@ def arp(op, smac, sip, tmac, tip):
     return struct.pack("!HHBBH", 1, 0x0800, 6, 4, op) + smac + sip + tmac + tip
 
 
-def rec(frame, step=0, fix=False, nopoll=False, act=0):
-    ctl = (step & 7) | (0x08 if fix else 0) | (0x10 if nopoll else 0) | (act << 5)
+def rec(frame, step=0, keep=False, nopoll=False, act=0):
+    ctl = (step & 7) | (0x08 if keep else 0) | (0x10 if nopoll else 0) | (act << 5)
     return bytes([ctl]) + struct.pack("!H", len(frame)) + frame
 
 
@@ -244,7 +244,7 @@ SEEDS = {
     "icmp6-errors": [rec(ns), rec(na), rec(b"", act=5), rec(unreach6), rec(ptb6)],
     "mld": [rec(mld_general), rec(mld_v1, step=3), rec(mld_specific, step=4), rec(b"", step=5, act=6),
             rec(b"", step=5)],
-    "mixed": [rec(arp_req), rec(ns), rec(echo4, fix=True), rec(echo6, fix=True), rec(udp_frags4[0]),
+    "mixed": [rec(arp_req), rec(ns), rec(echo4, keep=True), rec(echo6, keep=True), rec(udp_frags4[0]),
               rec(udp_frags6[0]), rec(b"", act=7), rec(b"", step=6)],
 }
 

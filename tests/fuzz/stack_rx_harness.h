@@ -7,8 +7,9 @@
 //
 //   ctl bits 0-2  virtual time to advance before the frame: 0, 1 us, 1 ms, 10 ms, 100 ms, 1 s,
 //                 5 s, 40 s (past the reassembly timeout)
-//       bit  3    fix checksums first (IPv4 header; ICMP, IGMP, UDP, ICMPv6 of an unfragmented
-//                 packet), so mutations reach past the checksum checks
+//       bit  3    keep the checksums as they are; by default they are fixed first (IPv4 header;
+//                 ICMP, IGMP, UDP, ICMPv6 of an unfragmented packet), so mutations reach past the
+//                 checksum checks
 //       bit  4    do not poll after this frame (frames pile up into one receive burst)
 //       bits 5-7  what the application does after the poll:
 //                 0 nothing; 1 echo what every socket received back to its sender;
@@ -32,6 +33,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -50,10 +52,10 @@ namespace shunt::fuzz {
 using Bytes = std::vector<uint8_t>;
 
 inline constexpr Nanos kTimeSteps[8] = {0, kMicro, kMilli, 10 * kMilli, 100 * kMilli, kSecond, 5 * kSecond, 40 * kSecond};
-inline constexpr uint8_t kCtlFixChecksums = 0x08;
+inline constexpr uint8_t kCtlKeepChecksums = 0x08;
 inline constexpr uint8_t kCtlNoPoll = 0x10;
 
-// Recomputes the checksums a mutation broke (see bit 3 above). Never reads past `f`.
+// Recomputes the checksums a mutation broke (unless bit 3 says not to). Never reads past `f`.
 inline void fix_checksums(Bytes& f) {
   size_t off = 12;
   if (f.size() < 14) return;
@@ -163,12 +165,13 @@ class StackRxHarness {
       frame.assign(data + i, data + i + len);
       i += len;
       clock_.advance(kTimeSteps[ctl & 7]);
-      if (ctl & kCtlFixChecksums) fix_checksums(frame);
+      if (!(ctl & kCtlKeepChecksums)) fix_checksums(frame);
       dev_.inject(frame);
       ++r.frames;
       if (ctl & kCtlNoPoll) continue;
       stack_.poll();
       stack_.poll();  // what was looped back
+      if (on_frame) on_frame(frame);
       act(ctl >> 5, frame);
       dev_.take_sent();
     }
@@ -219,6 +222,7 @@ class StackRxHarness {
                                         : reinterpret_cast<sockaddr_in6*>(&a)->sin6_port);
   }
   Stack& stack() { return stack_; }
+  std::function<void(const Bytes&)> on_frame;  // debugging: called after each polled frame
   test::TestDevice& device() { return dev_; }
 
  private:
