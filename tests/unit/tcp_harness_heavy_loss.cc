@@ -15,7 +15,7 @@ BOOST_AUTO_TEST_SUITE(tcp_harness_heavy_loss)
 BOOST_AUTO_TEST_CASE(ten_megabytes_arrive_intact_with_twenty_percent_loss) {
   BulkCase c;
   c.link.loss = 0.20;
-  c.seeds = 8;
+  c.seeds = 16;
   c.timeout = 4 * 3600 * kSecond;  // retransmission timeouts dominate: hours of virtual time
   run_bulk_case(c);
 }
@@ -32,7 +32,7 @@ BOOST_AUTO_TEST_CASE(ten_megabytes_each_way_at_once_with_five_percent_loss) {
   c.s2c = 10 << 20;
   c.link.loss = 0.05;
   c.link.reorder = 0.01;
-  c.seeds = 8;
+  c.seeds = 12;
   run_bulk_case(c);
 }
 

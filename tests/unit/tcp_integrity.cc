@@ -22,14 +22,14 @@ BOOST_AUTO_TEST_CASE(ten_megabytes_arrive_intact_over_a_clean_link) {
 BOOST_AUTO_TEST_CASE(ten_megabytes_arrive_intact_with_one_percent_loss) {
   BulkCase c;
   c.link.loss = 0.01;
-  c.seeds = 12;
+  c.seeds = 16;
   run_bulk_case(c);
 }
 
 BOOST_AUTO_TEST_CASE(ten_megabytes_arrive_intact_with_five_percent_loss) {
   BulkCase c;
   c.link.loss = 0.05;
-  c.seeds = 10;
+  c.seeds = 16;
   run_bulk_case(c);
 }
 
@@ -37,14 +37,14 @@ BOOST_AUTO_TEST_CASE(ten_megabytes_arrive_intact_with_reordering) {
   BulkCase c;
   c.link.reorder = 0.05;
   c.link.reorder_delay = 300 * kMicro;  // overtaken by many segments
-  c.seeds = 10;
+  c.seeds = 12;
   run_bulk_case(c);
 }
 
 BOOST_AUTO_TEST_CASE(ten_megabytes_arrive_intact_with_duplication) {
   BulkCase c;
   c.link.duplicate = 0.05;
-  c.seeds = 10;
+  c.seeds = 12;
   run_bulk_case(c);
 }
 
@@ -53,7 +53,7 @@ BOOST_AUTO_TEST_CASE(ten_megabytes_arrive_intact_with_loss_reordering_and_duplic
   c.link.loss = 0.02;
   c.link.reorder = 0.03;
   c.link.duplicate = 0.02;
-  c.seeds = 8;
+  c.seeds = 12;
   run_bulk_case(c);
 }
 
