@@ -30,7 +30,7 @@ SackScoreboard::Update ack(SackScoreboard& sb, uint32_t ack_seq, std::vector<Sac
 // Sorted, disjoint, not touching, inside [snd_una, snd_nxt], and the byte count agrees.
 void check_invariants(const SackScoreboard& sb, uint32_t snd_nxt) {
   uint64_t sum = 0;
-  BOOST_REQUIRE(sb.ranges() <= SackScoreboard::kMaxRanges);
+  BOOST_REQUIRE(sb.ranges() <= sb.max_ranges());
   for (size_t i = 0; i < sb.ranges(); ++i) {
     SackBlock r = sb.range(i);
     // Offsets from snd_una, so a range "beyond" snd_nxt by more than 2^31 cannot hide.
@@ -277,14 +277,14 @@ BOOST_DATA_TEST_CASE(next_retransmit_rule1_takes_lost_holes_and_rule3_the_rest_b
   BOOST_TEST(!sb.next_retransmit(b, nxt, b, 0, true, s, len));
 }
 
-BOOST_AUTO_TEST_CASE(at_most_kmaxranges_are_kept_and_the_lowest_win) {
-  SackScoreboard sb;
+BOOST_AUTO_TEST_CASE(at_most_max_ranges_are_kept_and_the_lowest_win) {
+  SackScoreboard sb(32);
   const uint32_t base = 0xFFFFFF00u;  // straddle the wrap as well
   sb.reset(base);
   const uint32_t nxt = base + 100 * kSmss;
   // 40 odd segments, from the top down, as a receiver reporting its newest block first would.
   for (uint32_t k = 79; k >= 1 && k <= 79; k -= 2) ack(sb, base, {seg(base, k)}, nxt);
-  BOOST_TEST(sb.ranges() == SackScoreboard::kMaxRanges);
+  BOOST_TEST(sb.ranges() == 32u);
   BOOST_TEST(sb.dropped_ranges() == 8u);
   BOOST_TEST(sb.range(0).start == base + 1000);          // segment 1 is kept
   BOOST_TEST(sb.highest_sacked() == base + 64 * kSmss);  // segment 63 is the highest
@@ -296,7 +296,7 @@ BOOST_AUTO_TEST_CASE(at_most_kmaxranges_are_kept_and_the_lowest_win) {
   // A block merging with a range needs no room.
   u = ack(sb, base, {seg(base, 2)}, nxt);
   BOOST_TEST(u.newly_sacked == 1000u);
-  BOOST_TEST(sb.ranges() == SackScoreboard::kMaxRanges - 1);  // 1, 2, 3 became one range
+  BOOST_TEST(sb.ranges() == 32u - 1);  // 1, 2, 3 became one range
   check_invariants(sb, nxt);
   // reset() forgets the ranges but not the statistic.
   sb.reset(base);
@@ -304,10 +304,31 @@ BOOST_AUTO_TEST_CASE(at_most_kmaxranges_are_kept_and_the_lowest_win) {
   BOOST_TEST(sb.dropped_ranges() == 9u);
 }
 
+BOOST_AUTO_TEST_CASE(the_default_bound_keeps_every_hole_of_a_large_window) {
+  // 2,000 holes in an 8 MB flight (a queue overflow at 10 Gbit/s): every range is kept, so
+  // nothing SACKed counts as in flight or is resent.
+  SackScoreboard sb;
+  const uint32_t base = 0xFFFFF000u;
+  sb.reset(base);
+  const uint32_t nxt = base + 4000 * kSmss;
+  for (uint32_t k = 1; k < 4000; k += 2) ack(sb, base, {seg(base, k)}, nxt);
+  BOOST_TEST(sb.ranges() == 2000u);
+  BOOST_TEST(sb.dropped_ranges() == 0u);
+  BOOST_TEST(sb.sacked_bytes() == 2000u * kSmss);
+  BOOST_TEST(sb.is_sacked(base + 3999 * kSmss));
+  BOOST_TEST(!sb.is_sacked(base + 3998 * kSmss));
+  BOOST_TEST(sb.sacked_in(base, nxt) == 2000u * kSmss);
+  check_invariants(sb, nxt);
+  // The cumulative ACK sweeps them away.
+  ack(sb, base + 3000 * kSmss, {}, nxt);
+  BOOST_TEST(sb.ranges() == 500u);
+  check_invariants(sb, nxt);
+}
+
 BOOST_AUTO_TEST_CASE(hostile_random_blocks_never_exceed_the_bound_nor_break_invariants) {
   std::mt19937 rng(20240601);
   for (uint32_t base : {0u, 0x7FFFF000u, 0xFFFF0000u}) {
-    SackScoreboard sb;
+    SackScoreboard sb(32);
     sb.reset(base);
     uint32_t una = base;
     const uint32_t window = 4'000'000;

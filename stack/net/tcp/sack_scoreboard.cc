@@ -11,8 +11,15 @@ bool well_formed(const SackBlock& b) { return seq_lt(b.start, b.end); }
 uint64_t threshold_bytes(uint32_t smss, int dupthresh) { return uint64_t(dupthresh - 1) * smss; }
 }  // namespace
 
+size_t SackScoreboard::first_ending_after(uint32_t seq) const {
+  // Ranges are sorted and lie within 2^31 of snd_una_, so seq_le orders them.
+  auto it = std::partition_point(ranges_.begin(), ranges_.end(),
+                                 [seq](const SackBlock& r) { return seq_le(r.end, seq); });
+  return size_t(it - ranges_.begin());
+}
+
 void SackScoreboard::reset(uint32_t snd_una) {
-  count_ = 0;
+  ranges_.clear();
   snd_una_ = snd_una;
   sacked_bytes_ = 0;
   // dropped_ranges_ is a statistic of the connection: it survives.
@@ -20,15 +27,12 @@ void SackScoreboard::reset(uint32_t snd_una) {
 
 void SackScoreboard::trim_below_una() {
   size_t gone = 0;
-  while (gone < count_ && seq_le(ranges_[gone].end, snd_una_)) {
+  while (gone < ranges_.size() && seq_le(ranges_[gone].end, snd_una_)) {
     sacked_bytes_ -= ranges_[gone].end - ranges_[gone].start;
     ++gone;
   }
-  if (gone) {
-    std::copy(ranges_.begin() + gone, ranges_.begin() + count_, ranges_.begin());
-    count_ -= gone;
-  }
-  if (count_ && seq_lt(ranges_[0].start, snd_una_)) {
+  if (gone) ranges_.erase(ranges_.begin(), ranges_.begin() + ptrdiff_t(gone));
+  if (!ranges_.empty() && seq_lt(ranges_[0].start, snd_una_)) {
     sacked_bytes_ -= snd_una_ - ranges_[0].start;
     ranges_[0].start = snd_una_;
   }
@@ -36,32 +40,34 @@ void SackScoreboard::trim_below_una() {
 
 uint32_t SackScoreboard::insert(uint32_t start, uint32_t end) {
   // Ranges [i, j) overlap or touch [start, end); they merge with it into one.
-  size_t i = 0;
-  while (i < count_ && seq_lt(ranges_[i].end, start)) ++i;
+  // First range that ends at or after start (touching merges too).
+  size_t i = size_t(std::partition_point(ranges_.begin(), ranges_.end(),
+                                         [start](const SackBlock& r) { return seq_lt(r.end, start); }) -
+                    ranges_.begin());
   size_t j = i;
   uint32_t merged_old = 0;
-  while (j < count_ && seq_le(ranges_[j].start, end)) {
+  while (j < ranges_.size() && seq_le(ranges_[j].start, end)) {
     merged_old += ranges_[j].end - ranges_[j].start;
     ++j;
   }
   if (i == j) {
-    if (count_ == kMaxRanges) {
+    if (ranges_.size() >= max_ranges_) {
       // Memory bound: keep the lowest ranges, they decide the next retransmissions.
       ++dropped_ranges_;
-      if (i == count_) return 0;
-      sacked_bytes_ -= ranges_[count_ - 1].end - ranges_[count_ - 1].start;
-      --count_;
+      if (i == ranges_.size()) return 0;
+      sacked_bytes_ -= ranges_.back().end - ranges_.back().start;
+      ranges_.pop_back();
+    } else if (ranges_.size() == ranges_.capacity()) {
+      // Grow by doubling, never past the bound (a slow path: a new hole in recovery).
+      ranges_.reserve(std::min(max_ranges_, std::max<size_t>(8, 2 * ranges_.capacity())));
     }
-    std::copy_backward(ranges_.begin() + i, ranges_.begin() + count_, ranges_.begin() + count_ + 1);
-    ranges_[i] = SackBlock{start, end};
-    ++count_;
+    ranges_.insert(ranges_.begin() + ptrdiff_t(i), SackBlock{start, end});
     sacked_bytes_ += end - start;
     return end - start;
   }
   SackBlock merged{seq_min(start, ranges_[i].start), seq_max(end, ranges_[j - 1].end)};
   ranges_[i] = merged;
-  std::copy(ranges_.begin() + j, ranges_.begin() + count_, ranges_.begin() + i + 1);
-  count_ -= j - i - 1;
+  ranges_.erase(ranges_.begin() + ptrdiff_t(i + 1), ranges_.begin() + ptrdiff_t(j));
   uint32_t added = (merged.end - merged.start) - merged_old;
   sacked_bytes_ += added;
   return added;
@@ -108,15 +114,13 @@ SackScoreboard::Update SackScoreboard::on_ack(uint32_t ack, const SackBlock* blo
 }
 
 bool SackScoreboard::is_sacked(uint32_t seq) const {
-  for (size_t i = 0; i < count_; ++i) {
-    if (seq_in(seq, ranges_[i].start, ranges_[i].end)) return true;
-    if (seq_lt(seq, ranges_[i].start)) break;
-  }
-  return false;
+  if (ranges_.empty() || seq_lt(seq, snd_una_)) return false;
+  const size_t i = first_ending_after(seq);
+  return i < ranges_.size() && seq_in(seq, ranges_[i].start, ranges_[i].end);
 }
 
 uint32_t SackScoreboard::highest_sacked() const {
-  return count_ ? ranges_[count_ - 1].end : snd_una_;
+  return ranges_.empty() ? snd_una_ : ranges_.back().end;
 }
 
 bool SackScoreboard::is_lost(uint32_t seq, uint32_t smss, int dupthresh) const {
@@ -125,7 +129,7 @@ bool SackScoreboard::is_lost(uint32_t seq, uint32_t smss, int dupthresh) const {
   int discontiguous = 0;
   uint64_t bytes = 0;
   const uint32_t above = seq + 1;
-  for (size_t i = count_; i-- > 0;) {
+  for (size_t i = ranges_.size(); i-- > 0;) {
     const SackBlock& r = ranges_[i];
     if (!seq_lt(above, r.end)) break;  // this range, and all below it, end at or before seq
     bytes += r.end - seq_max(r.start, above);
@@ -142,7 +146,7 @@ uint32_t SackScoreboard::lost_limit(uint32_t snd_una, uint32_t smss, int dupthre
   // which the count or the bytes cross the threshold bounds the lost octets.
   int discontiguous = 0;
   uint64_t bytes = 0;
-  for (size_t i = count_; i-- > 0;) {
+  for (size_t i = ranges_.size(); i-- > 0;) {
     const SackBlock& r = ranges_[i];
     if (seq_le(r.end, snd_una)) break;
     uint32_t start = seq_max(r.start, snd_una);
@@ -155,7 +159,8 @@ uint32_t SackScoreboard::lost_limit(uint32_t snd_una, uint32_t smss, int dupthre
 
 uint64_t SackScoreboard::sacked_in(uint32_t a, uint32_t b) const {
   uint64_t sum = 0;
-  for (size_t i = 0; i < count_; ++i) {
+  for (size_t i = seq_lt(a, snd_una_) ? 0 : first_ending_after(a); i < ranges_.size(); ++i) {
+    if (!seq_lt(ranges_[i].start, b)) break;
     uint32_t lo = seq_max(ranges_[i].start, a);
     uint32_t hi = seq_min(ranges_[i].end, b);
     if (seq_lt(lo, hi)) sum += hi - lo;
@@ -184,7 +189,7 @@ bool SackScoreboard::next_retransmit(uint32_t snd_una, uint32_t snd_nxt, uint32_
   uint32_t s = seq_max(snd_una, high_rxt);
   if (!seq_lt(s, snd_nxt) || seq_gt(snd_una, snd_nxt)) return false;
   uint32_t hole_end = snd_nxt;
-  for (size_t i = 0; i < count_; ++i) {
+  for (size_t i = seq_lt(s, snd_una_) ? 0 : first_ending_after(s); i < ranges_.size(); ++i) {
     const SackBlock& r = ranges_[i];
     if (seq_le(r.end, s)) continue;
     if (seq_le(r.start, s)) {

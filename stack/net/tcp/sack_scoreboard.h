@@ -1,7 +1,9 @@
 // The sender's view of what the peer holds out of order: RFC 2018 SACK information, the
 // RFC 6675 queries over it (IsLost, SetPipe, NextSeg rules 1 and 3) and RFC 2883 D-SACK
-// detection. Pure logic, no allocation: at most kMaxRanges disjoint, non-adjacent SACKed ranges
-// [start, end) in sequence space above snd_una, sorted. Everything in sequence space is compared
+// detection. Pure logic: at most max_ranges() disjoint, non-adjacent SACKed ranges [start, end)
+// in sequence space above snd_una, sorted. The range array starts empty and grows (doubling) only
+// when a block needs a new range, up to the bound given at construction (SHUNT_TCP_SACK_MAX_RANGES
+// for a connection): a slow-path allocation during loss recovery, never per segment. Everything in sequence space is compared
 // modulo 2^32 (stack/net/tcp/seq.h).
 //
 // Conventions: `high_rxt` is one past the highest octet retransmitted in the current recovery
@@ -9,16 +11,16 @@
 // "S1 < high_rxt" and "above HighRxt" reads "S1 >= high_rxt".
 //
 // The peer is hostile: a block it sends is kept only if it lies inside [ack, snd_nxt], is
-// non-empty and not inverted; otherwise it is ignored and counted. When kMaxRanges ranges are
+// non-empty and not inverted; otherwise it is ignored and counted. When max_ranges() ranges are
 // held and a block would need a new one, the scoreboard keeps the lowest ranges (those next to
 // snd_una, which decide what is retransmitted first) and forgets the highest, counting it in
 // dropped_ranges(). Forgetting is safe, only conservative: forgotten octets count as in flight
 // in pipe() and may be retransmitted needlessly; a block reported again is counted again in
 // newly_sacked.
 #pragma once
-#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace shunt {
 
@@ -28,7 +30,11 @@ struct SackBlock {
 
 class SackScoreboard {
  public:
-  static constexpr size_t kMaxRanges = 32;
+  // The default bound: enough for every hole of a multi-megabyte window (Linux keeps one mark
+  // per segment, unbounded); 8 bytes each.
+  static constexpr size_t kDefaultMaxRanges = 4096;
+  explicit SackScoreboard(size_t max_ranges = kDefaultMaxRanges) : max_ranges_(max_ranges ? max_ranges : 1) {}
+  size_t max_ranges() const { return max_ranges_; }
   // A D-SACK block below the cumulative ACK is believed only within this distance of it (the
   // largest RFC 7323 window); farther ones are ignored and counted.
   static constexpr uint32_t kMaxDsackDistance = 1u << 30;
@@ -67,7 +73,9 @@ class SackScoreboard {
 
   uint32_t sacked_bytes() const { return sacked_bytes_; }
   uint32_t highest_sacked() const;  // end of the highest SACKed range, or snd_una
-  size_t ranges() const { return count_; }
+  size_t ranges() const { return ranges_.size(); }
+  // SACKed octets inside [a, b).
+  uint64_t sacked_in(uint32_t a, uint32_t b) const;
   uint64_t dropped_ranges() const { return dropped_ranges_; }  // blocks it could not keep
   uint32_t snd_una() const { return snd_una_; }
   // The i-th SACKed range from the lowest, i < ranges().
@@ -79,15 +87,15 @@ class SackScoreboard {
   // Start of the lowest unSACKed octets at or above which nothing is lost (RFC 6675 IsLost is
   // monotone: true below it, false at and above it, for unSACKed octets).
   uint32_t lost_limit(uint32_t snd_una, uint32_t smss, int dupthresh) const;
-  // SACKed octets inside [a, b).
-  uint64_t sacked_in(uint32_t a, uint32_t b) const;
+  // Index of the first range ending after seq (seq_lt(seq, end)), or ranges().
+  size_t first_ending_after(uint32_t seq) const;
   // Drop ranges (or their parts) below snd_una_.
   void trim_below_una();
   // Records [start, end), above snd_una_; returns the octets newly SACKed.
   uint32_t insert(uint32_t start, uint32_t end);
 
-  std::array<SackBlock, kMaxRanges> ranges_{};
-  size_t count_ = 0;
+  std::vector<SackBlock> ranges_;
+  size_t max_ranges_;
   uint32_t snd_una_ = 0;
   uint32_t sacked_bytes_ = 0;
   uint64_t dropped_ranges_ = 0;
