@@ -49,6 +49,7 @@ const ConfigVar kVars[] = {
     INT_VAR("SHUNT_TCP_KEEPALIVE_INTVL_S", tcp_keepalive_intvl_s, 1, 32'767, "Interval between keepalive probes (s, TCP_KEEPINTVL)."),
     INT_VAR("SHUNT_TCP_KEEPALIVE_PROBES", tcp_keepalive_probes, 1, 127, "Unanswered keepalive probes before the connection is dropped (TCP_KEEPCNT)."),
     INT_VAR("SHUNT_TCP_OOO_MAX_SEGMENTS", tcp_ooo_max_segments, 1, 1 << 20, "Out-of-order segments held per TCP connection; more are dropped."),
+    INT_VAR("SHUNT_TCP_SACK_MAX_RANGES", tcp_sack_max_ranges, 32, 1 << 20, "SACKed ranges a sender remembers per connection in loss recovery (8 bytes each, allocated on demand and freed when recovery ends)."),
     INT_VAR("SHUNT_TCP_MEM_MAX", tcp_mem_max, 1 << 20, int64_t(1) << 40, "Memory all TCP connections of a stack may hold (bytes); beyond it data is dropped and new connections refused."),
 };
 #undef INT_VAR

@@ -49,6 +49,7 @@ struct Config {
   int64_t tcp_keepalive_intvl_s = 75;
   int64_t tcp_keepalive_probes = 9;
   int64_t tcp_ooo_max_segments = 2'048;
+  int64_t tcp_sack_max_ranges = 4'096;
   int64_t tcp_mem_max = int64_t(512) << 20;
 };
 

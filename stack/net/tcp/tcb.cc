@@ -411,7 +411,7 @@ void enter_fast_recovery(TcpSocket& s) {
   s.recovery = TcpSocket::Recovery::kFast;
   s.recover = s.snd_max;  // RFC 6582 3.2 step 2 / RFC 6675 RecoveryPoint
   s.high_rxt = s.snd_una;
-  s.rescue_rxt = s.snd_una;
+  s.rescue_rxt = s.snd_una - 1;  // RFC 6675 5 (C.1): "undefined", rule 4 allowed once
   s.rtt_timing = false;  // Karn
   const uint64_t flight = s.snd_max - s.snd_una;
   s.cc->on_loss(flight, now);
@@ -462,9 +462,17 @@ bool process_ack(TcpSocket& s, TcpSegment& seg) {
   }
   // RFC 2018 / RFC 6675: the scoreboard learns from every ACK with SACK blocks.
   uint32_t newly_sacked = 0;
+  // RFC 2018 8: the receiver may discard data it SACKed (renege), so a sender that keeps SACK
+  // information (here across an RTO too, RFC 6675 5.1) must notice: a cumulative ACK that ends
+  // on an octet held as SACKed says the peer no longer holds it (Linux tcp_check_sack_reneging).
+  // Forget every range; this ACK's blocks say what the peer holds now.
+  if (s.sb && seq_gt(ack, s.snd_una) && seq_le(ack, s.snd_max) && s.sb->is_sacked(ack)) {
+    ++m.c.sack_reneging;
+    s.sb->reset(s.snd_una);
+  }
   if (s.sack_ok && seg.opt.sack_count) {
     if (!s.sb) {
-      s.sb = std::make_unique<SackScoreboard>();
+      s.sb = std::make_unique<SackScoreboard>(size_t(m.cfg.tcp_sack_max_ranges));
       s.sb->reset(s.snd_una);
     }
     SackBlock blocks[kTcpMaxSackBlocks];
@@ -579,6 +587,19 @@ bool process_ack(TcpSocket& s, TcpSegment& seg) {
     // An old episode's duplicates: no new reduction (RFC 6582 4.1), but resend the hole.
     if (s.snd_una == s.recover || s.recover == s.iss) enter_fast_recovery(s);
   }
+  // A lost retransmission (Linux tcp_mark_lost_retrans, the idea of RACK, RFC 8985): the peer
+  // SACKed data sent more than DupThresh-1 segments after the retransmission at snd_una went
+  // out, yet snd_una did not move. RFC 6675 rule 1 never resends below HighRxt, so lower
+  // HighRxt to snd_una: every unSACKed octet is lost again and resent as the pipe allows
+  // (instead of waiting for the RTO and resending all of it).
+  if (s.recovery == TcpSocket::Recovery::kFast && s.sack_ok && s.sb && seq_gt(s.high_rxt, s.snd_una) &&
+      s.rxt_una_seq == s.snd_una && seq_gt(s.sb->highest_sacked(), s.rxt_una_mark + 2u * s.mss)) {
+    ++m.c.lost_retransmits;
+    s.high_rxt = s.snd_una;
+    s.rxt_una_seq = s.snd_una - 1;
+  }
+  // Nothing SACKed outside recovery: give the scoreboard's memory back.
+  if (s.sb && s.sb->ranges() == 0 && s.recovery == TcpSocket::Recovery::kNone) s.sb.reset();
   return true;
 }
 
@@ -697,6 +718,7 @@ void init_child(TcpSocket& c, TcpSocket& l, const TcpSegment& syn, uint32_t iss,
   c.data_end = iss + 1;
   c.recover = iss;
   c.high_rxt = iss;
+  c.snd_sml = iss;
   c.snd_wl1 = syn.h.seq;
   c.snd_wl2 = iss;
   c.snd_wnd = syn.h.window;  // RFC 7323 2.2: unscaled in a SYN
@@ -744,6 +766,7 @@ void start_connect(TcpSocket& s) {
   s.data_end = s.iss + 1;
   s.recover = s.iss;
   s.high_rxt = s.iss;
+  s.snd_sml = s.iss;
   s.ts_offset = m.ts_off(s.local_addr, s.local_port, s.remote_addr, s.remote_port);
   s.adv_mss = mss_for_route(s);
   s.rcv_wscale = choose_wscale(s);

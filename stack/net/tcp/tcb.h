@@ -41,6 +41,8 @@ struct TcpCounters {
   Counter& syncookies_sent;
   Counter& syncookies_ok;
   Counter& dsacks_received;
+  Counter& sack_reneging;
+  Counter& lost_retransmits;  // a retransmission found lost by SACKs of later data  // the peer discarded data it had SACKed (RFC 2018 8)
   Counter& zero_window_probes;
   Counter& keepalive_probes;
   Counter& delayed_acks;
@@ -204,6 +206,7 @@ class TcpSocket {
   uint32_t snd_una = 0;
   uint32_t snd_nxt = 0;
   uint32_t snd_max = 0;  // one past the highest sequence number sent
+  uint32_t snd_sml = 0;  // end of the last partial (sub-MSS) segment sent: Nagle, Minshall's variant
   uint32_t snd_wnd = 0;  // scaled
   uint32_t snd_wl1 = 0;
   uint32_t snd_wl2 = 0;
@@ -252,14 +255,18 @@ class TcpSocket {
   // --- Retransmission, RTT, congestion control, loss recovery.
   RttEstimator rtt;
   std::unique_ptr<CongestionControl> cc;
-  std::unique_ptr<SackScoreboard> sb;  // created at the first SACK block
+  // Created at the first SACK block, freed once it is empty outside recovery: an idle
+  // connection holds none.
+  std::unique_ptr<SackScoreboard> sb;
   bool rtt_timing = false;
   uint32_t rtt_seq = 0;
   Nanos rtt_sent = 0;
   enum class Recovery : uint8_t { kNone, kFast, kRto } recovery = Recovery::kNone;
   uint32_t recover = 0;      // RFC 6582 "recover" / RFC 6675 RecoveryPoint
   uint32_t high_rxt = 0;     // RFC 6675 HighRxt (one past)
-  uint32_t rescue_rxt = 0;
+  uint32_t rxt_una_seq = 0;  // the last retransmission of the segment at snd_una ...
+  uint32_t rxt_una_mark = 0; // ... and snd_max when it went out: SACKs above say it was lost
+  uint32_t rescue_rxt = 0;   // RFC 6675 RescueRxt: recover once rule 4 was used
   uint16_t dupacks = 0;
   uint8_t retries = 0;       // consecutive RTO expirations (or SYN/SYN-ACK retransmissions)
   uint8_t probes = 0;        // unanswered zero-window or keepalive probes
@@ -268,6 +275,7 @@ class TcpSocket {
   uint32_t lost_out = 0;
   Nanos last_progress = 0;   // snd_una last moved (or data became outstanding): user timeout
   Nanos last_rx = 0;         // any segment from the peer: keepalive
+  Nanos last_rx_data = 0;    // payload from the peer: TCP_QUICKACK ends on a quick reply
   Nanos last_tx_data = 0;    // slow start after idle (RFC 5681 4.1)
 
   // --- Timers: one for retransmission, persist, keepalive, SYN-ACK, FIN_WAIT_2 and TIME_WAIT;

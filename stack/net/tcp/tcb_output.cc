@@ -116,6 +116,10 @@ bool send_data(TcpSocket& s, uint32_t seq, uint32_t len, bool retransmission) {
   if (!send_segment(s, seq, len, flags)) return false;
   const Nanos now = s.now();
   if (retransmission) {
+    if (seq == s.snd_una) {
+      s.rxt_una_seq = seq;
+      s.rxt_una_mark = s.snd_max;
+    }
     ++s.m.c.retransmits;
     ++s.total_retrans;
     s.rtt_timing = false;  // Karn: no sample while retransmissions are in flight
@@ -123,6 +127,12 @@ bool send_data(TcpSocket& s, uint32_t seq, uint32_t len, bool retransmission) {
     s.rtt_timing = true;
     s.rtt_seq = seq;
     s.rtt_sent = now;
+  }
+  // Linux (tcp_event_data_sent, tcp_pingpong_thresh 1): new data sent within the delayed-ACK
+  // timeout of receiving data makes the connection interactive, which ends TCP_QUICKACK; the
+  // application sets it again if it wants it (tcp(7): "not permanent").
+  if (!retransmission && len && s.quickack && now - s.last_rx_data < s.m.cfg.tcp_delack_ms * kMilli) {
+    s.quickack = false;
   }
   if (len) s.last_tx_data = now;
   const uint32_t end = seq + len + ((flags & kTcpFin) ? 1 : 0);
@@ -173,6 +183,7 @@ void sack_recovery_send(TcpSocket& s) {
     if (unsent && seq_lt(s.snd_nxt, wnd_end)) {
       const uint32_t n = std::min({mss, unsent, wnd_end - s.snd_nxt});
       if (!send_data(s, s.snd_nxt, n, false)) return;
+      if (n < mss) s.snd_sml = s.snd_nxt + n;
       s.snd_nxt += n;
       if (s.snd_nxt == s.data_end && s.fin_sent) s.snd_nxt += 1;
       continue;
@@ -182,6 +193,20 @@ void sack_recovery_send(TcpSocket& s) {
       if (!send_data(s, seq, len, true)) return;
       s.high_rxt = seq + std::max<uint32_t>(len, 1);
       continue;
+    }
+    // Rule 4 (rescue retransmission), once per recovery (5 (C.1): HighACK > RescueRxt): the
+    // segment holding the highest outstanding unSACKed octet, above the highest SACK block, so
+    // a lost tail is repaired without waiting for the RTO. 5 (C.5): RescueRxt = RecoveryPoint,
+    // HighRxt unchanged.
+    if (seq_gt(s.snd_una, s.rescue_rxt)) {
+      const uint32_t top = seq_min(s.snd_max, s.data_end);
+      const uint32_t floor = seq_max(seq_max(s.snd_una, s.high_rxt), s.sb->highest_sacked());
+      if (seq_lt(floor, top)) {
+        const uint32_t n = std::min(mss, top - floor);
+        if (!send_data(s, top - n, n, true)) return;
+        s.rescue_rxt = s.recover;
+        continue;
+      }
     }
     break;
   }
@@ -280,8 +305,17 @@ void output(TcpSocket& s, bool force_ack) {
       const uint32_t unsent = seq_gt(s.data_end, s.snd_nxt) ? s.data_end - s.snd_nxt : 0;
       if (unsent == 0) break;
       const bool retrans = seq_lt(s.snd_nxt, s.snd_max);
-      const uint64_t flight = s.snd_nxt - s.snd_una;
-      const uint64_t wnd = std::min<uint64_t>(s.snd_wnd, s.cc->cwnd());
+      uint64_t flight = s.snd_nxt - s.snd_una;
+      // After an RTO everything above snd_nxt is deemed lost and what the peer SACKed is not in
+      // flight (RFC 6675 5.1: use the SACK information in the recovery after a timeout).
+      if (s.recovery == TcpSocket::Recovery::kRto && s.sb) flight -= s.sb->sacked_in(s.snd_una, s.snd_nxt);
+      uint64_t cwnd = s.cc->cwnd();
+      // RFC 3042 limited transmit: on the first two duplicate ACKs, one new segment each
+      // (FlightSize <= cwnd + 2*SMSS), so a small window still gets its third duplicate.
+      if (s.recovery == TcpSocket::Recovery::kNone && s.dupacks > 0 && s.dupacks < 3 && !retrans) {
+        cwnd += uint64_t(s.dupacks) * s.mss;
+      }
+      const uint64_t wnd = std::min<uint64_t>(s.snd_wnd, cwnd);
       const int64_t usable = int64_t(wnd) - int64_t(flight);
       uint32_t len = std::min(mss, unsent);
       if (retrans) len = std::min<uint32_t>(len, seq_gt(s.snd_max, s.snd_nxt) ? s.snd_max - s.snd_nxt : len);
@@ -295,20 +329,24 @@ void output(TcpSocket& s, bool force_ack) {
       if (usable < int64_t(len)) {
         // RFC 1122 4.2.3.4 sender SWS avoidance: a partial segment only if it is at least
         // half the largest window the peer offered; the persist timer covers the rest.
-        const bool cwnd_limited = s.cc->cwnd() < s.snd_wnd;
+        const bool cwnd_limited = cwnd < s.snd_wnd;
         if (usable <= 0 || cwnd_limited || uint64_t(usable) < s.max_sndwnd / 2) break;
         len = uint32_t(usable);
       }
       if (len < mss && !retrans) {
-        // Nagle (RFC 896, RFC 1122 4.2.3.4), TCP_CORK and MSG_MORE hold a partial segment
-        // while data is unacknowledged (Nagle) or until uncorked (the FIN pushes everything).
+        // TCP_CORK and MSG_MORE hold a partial segment until uncorked or the last piece (the FIN
+        // pushes everything). Nagle (RFC 896, RFC 1122 4.2.3.4) in Minshall's variant, as Linux
+        // (tcp_nagle_check): hold it only while an earlier partial segment is unacknowledged,
+        // so a tail after full segments is not held for the peer's delayed ACK.
         const bool pushing = s.shut_wr;
         if (!pushing && (s.cork || s.more_pending)) break;
-        if (!pushing && !s.nodelay && s.snd_nxt != s.snd_una) break;
+        const bool small_in_flight = seq_gt(s.snd_sml, s.snd_una) && seq_le(s.snd_sml, s.snd_max);
+        if (!pushing && !s.nodelay && small_in_flight) break;
       }
       if (s.snd_una == s.snd_max) s.last_progress = now;
       if (!send_data(s, s.snd_nxt, len, retrans)) break;
       sent = true;
+      if (len < mss && !retrans) s.snd_sml = s.snd_nxt + len;  // Linux tcp_minshall_update
       s.snd_nxt += len;
       if (s.fin_sent && s.snd_nxt == s.data_end && s.shut_wr) s.snd_nxt += 1;
     }
@@ -541,7 +579,10 @@ void on_persist(TcpSocket& s, Nanos now) {
   if (s.snd_wnd > 0) {
     // The window opened a little: send what fits (RFC 9293 3.8.6.1).
     const uint32_t n = std::min({s.snd_wnd, s.data_end - s.snd_nxt, uint32_t(s.mss)});
-    if (send_data(s, s.snd_nxt, n, false)) s.snd_nxt += n;
+    if (send_data(s, s.snd_nxt, n, false)) {
+      if (n < s.mss) s.snd_sml = s.snd_nxt + n;
+      s.snd_nxt += n;
+    }
   } else {
     // A zero-window probe: Linux's form, an ACK one below SND.UNA that the peer must answer
     // with its current window (RFC 1122 4.2.2.17 allows any probe the peer answers).
@@ -616,6 +657,7 @@ void on_timer(TcpSocket& s, Nanos now) {
 void schedule_ack(TcpSocket& s, bool full_segment) {
   // RFC 1122 4.2.3.2, RFC 5681 4.2: ACK at least every second full-sized segment, and within
   // the delayed-ACK timeout (40 ms by default); TCP_QUICKACK acknowledges every segment.
+  s.last_rx_data = s.now();
   if (s.quickack) {
     s.ack_now = true;
     return;

@@ -136,6 +136,8 @@ TcpCounters::TcpCounters(Counters& c)
       syncookies_sent(c.add("tcp.syncookies_sent")),
       syncookies_ok(c.add("tcp.syncookies_ok")),
       dsacks_received(c.add("tcp.dsacks_received")),
+      sack_reneging(c.add("tcp.sack_reneging")),
+      lost_retransmits(c.add("tcp.lost_retransmits")),
       zero_window_probes(c.add("tcp.zero_window_probes")),
       keepalive_probes(c.add("tcp.keepalive_probes")),
       delayed_acks(c.add("tcp.delayed_acks")),
