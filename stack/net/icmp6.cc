@@ -16,6 +16,34 @@
 
 namespace shunt {
 
+namespace {
+
+// RFC 4443 2.4(e.1), for a packet whose upper layer was not known yet (`ip` at its IPv6
+// header): is it an ICMPv6 error or redirect, or an ICMPv6 message too short to tell? As
+// Linux's is_ineligible: walk the extension headers; a non-first fragment says nothing.
+bool is_icmp6_error_packet(const uint8_t* ip, size_t len) {
+  if (len < kIpv6HeaderLen) return false;
+  uint8_t nh = ip[6];
+  size_t off = kIpv6HeaderLen;
+  for (int n = 0; n <= Ipv6::kMaxExtHeaders; ++n) {
+    if (nh == kNextHopByHop || nh == kNextDestOpts || nh == kNextRouting) {
+      if (len - off < 2 || len - off < ipv6_ext_len(ip + off)) return false;
+      nh = ip[off];
+      off += ipv6_ext_len(ip + off);
+    } else if (nh == kNextFragment) {
+      if (len - off < kIpv6FragHeaderLen || Ipv6FragRepr::parse(ip + off).offset != 0) return false;
+      nh = ip[off];
+      off += kIpv6FragHeaderLen;
+    } else {
+      break;
+    }
+  }
+  if (nh != kProtoIcmpv6) return false;
+  return len <= off || icmp6_is_error(ip[off]) || ip[off] == kIcmp6Redirect;
+}
+
+}  // namespace
+
 Icmp6::Icmp6(Stack& stack)
     : stack_(stack),
       rx_messages_(stack.counters().add("icmp6.rx_messages")),
@@ -219,6 +247,12 @@ void Icmp6::send_error(uint8_t type, uint8_t code, uint32_t param, const PacketB
   }
   if (rx.proto == kProtoIcmpv6 && offending.size() >= 1 &&
       (icmp6_is_error(offending.data()[0]) || offending.data()[0] == kIcmp6Redirect)) {
+    ++error_suppressed_;
+    return;
+  }
+  // A parameter problem found before the upper layer was known (data() at the IPv6 header):
+  // look for it past the extension headers.
+  if (rx.l3_len == 0 && is_icmp6_error_packet(offending.data(), offending.size())) {
     ++error_suppressed_;
     return;
   }

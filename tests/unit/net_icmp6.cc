@@ -134,3 +134,29 @@ BOOST_AUTO_TEST_CASE(unknown_informational_messages_are_dropped_quietly) {
   BOOST_TEST(f.counter("icmp6.drop.unknown_type") == 1u);
   BOOST_TEST(sent_v6(f.dev).empty());
 }
+
+BOOST_AUTO_TEST_CASE(no_parameter_problem_about_an_icmpv6_error_behind_extension_headers) {
+  V6Fixture f;
+  f.learn_peer();
+  // A destination option of unknown type 0x80: RFC 8200 4.2 says discard and send a parameter
+  // problem, found before the upper layer is known.
+  const Bytes opts{kProtoIcmpv6, 0, 0x80, 4, 0, 0, 0, 0};
+  Bytes echo = opts;
+  append(echo, icmp6_msg(kPeer, kOurGlobal, kIcmp6EchoRequest, 0, echo_body(1, 1, 8)));
+  f.inject(ip6_frame(kPeer, kOurGlobal, kNextDestOpts, echo));
+  auto sent = non_ndp(sent_v6(f.dev));
+  BOOST_TEST_REQUIRE(sent.size() == 1u);
+  BOOST_TEST(sent[0].icmp_type() == kIcmp6ParamProblem);
+  // Behind the same option, an ICMPv6 error draws nothing (RFC 4443 2.4(e.1)); also behind a
+  // hop-by-hop header, and with a type byte cut off.
+  const uint64_t suppressed = f.counter("icmp6.error_suppressed");
+  Bytes err = opts;
+  append(err, icmp6_msg(kPeer, kOurGlobal, kIcmp6DestUnreachable, 4, Bytes(4 + 48, 0)));
+  f.inject(ip6_frame(kPeer, kOurGlobal, kNextDestOpts, err));
+  Bytes hbh{kNextDestOpts, 0, kOptPadN, 4, 0, 0, 0, 0};
+  append(hbh, err);
+  f.inject(ip6_frame(kPeer, kOurGlobal, kNextHopByHop, hbh));
+  f.inject(ip6_frame(kPeer, kOurGlobal, kNextDestOpts, opts));
+  BOOST_TEST(non_ndp(sent_v6(f.dev)).empty());
+  BOOST_TEST(f.counter("icmp6.error_suppressed") == suppressed + 3);
+}
