@@ -154,7 +154,9 @@ TapDevice::~TapDevice() {
 
 size_t TapDevice::rx_burst(PacketPtr* out, size_t max) {
   size_t n = 0;
-  while (n < max) {
+  // Frames dropped here (oversize, runts) count against the burst too: a kernel queue that
+  // keeps refilling with them must not hold poll() here forever.
+  for (size_t reads = 0; n < max && reads < 2 * max; ++reads) {
     PacketPtr p = pool_ ? pool_->alloc(0) : PacketPtr();
     if (!p) {
       // Frames wait in the kernel's queue (it drops when that is full); wait_fd stays readable.
