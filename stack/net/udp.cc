@@ -143,7 +143,9 @@ void Udp::on_rx(PacketPtr p, const IpRx& rx) {
       ++drop_zero_checksum_v6_;
       return;
     }
-  } else if (!(p->flags & PacketBuf::kRxL4ChecksumOk)) {
+  } else if (!(p->flags & PacketBuf::kRxL4ChecksumOk) || h->length != avail) {
+    // A NIC sums the whole IP payload: when the UDP length is shorter, its verdict says nothing
+    // about the datagram (the padding can be chosen to balance a wrong checksum).
     if (checksum_fold(udp_sum(rx.src, rx.dst, h->length, *p)) != 0) {
       ++drop_bad_checksum_;
       return;

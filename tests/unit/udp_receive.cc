@@ -6,6 +6,9 @@
 
 #include <map>
 
+#include "stack/driver/checksum_offload.h"
+#include "stack/net/ipv4.h"
+#include "stack/net/ipv6.h"
 #include "unit/udp_support.h"
 
 using namespace shunt;
@@ -413,6 +416,51 @@ BOOST_AUTO_TEST_CASE(a_checksum_the_nic_verified_is_not_checked_again) {
   BOOST_TEST(f.recv(s).n == -EAGAIN);
   deliver(PacketBuf::kRxL4ChecksumOk);
   BOOST_TEST(f.recv(s).data == "hey");
+}
+
+BOOST_AUTO_TEST_CASE(a_nic_verified_checksum_is_not_trusted_past_a_shorter_udp_length) {
+  // The NIC (verify_checksums, as the simulated ConnectX does it) sums the whole IP payload.
+  // When the UDP length is shorter, the bytes after it (padding, trimmed by UDP) can be chosen
+  // to make that sum come out right for a datagram whose own checksum is wrong.
+  UdpFixture f;
+  int s4 = f.bound4("0.0.0.0", 5000);
+  int s6 = f.bound6("::", 5001);
+  auto forged = [](const IpAddr& src, const IpAddr& dst, uint16_t dport) {
+    Bytes u = udp_bytes(src, dst, 1, dport, text("abcd"), UdpOpts{0x1234, 12});  // wrong checksum
+    u.resize(u.size() + 2, 0);  // "padding" that balances the NIC's sum
+    const uint16_t t = checksum_fold(checksum_add(pseudo_header_sum(src, dst, kProtoUdp, uint32_t(u.size())), u.data(), u.size()));
+    u[12] = uint8_t(t >> 8);
+    u[13] = uint8_t(t);
+    return u;
+  };
+  auto through_nic = [&](const Bytes& frame) {
+    PacketPtr p = f.stack.pool().alloc(0);
+    p->append(frame);
+    p->flags = verify_checksums(*p);
+    BOOST_TEST((p->flags & PacketBuf::kRxL4ChecksumOk) != 0u);  // the NIC is fooled
+    auto eth = EthRepr::parse(p->data(), p->size());
+    p->pull(eth.repr->header_len);
+    if (eth.repr->ethertype == kEtherTypeIpv4) {
+      f.stack.ipv4().on_rx(std::move(p), *eth.repr);
+    } else {
+      f.stack.ipv6().on_rx(std::move(p), *eth.repr);
+    }
+    f.stack.poll();
+  };
+  through_nic(ip4_frame(kPeer4, kOur4, forged(IpAddr(kPeer4), IpAddr(kOur4), 5000)));
+  through_nic(ip6_frame(kPeer6, kOur6, kProtoUdp, forged(IpAddr(kPeer6), IpAddr(kOur6), 5001)));
+  BOOST_TEST(f.recv(s4).n == -EAGAIN);
+  BOOST_TEST(f.recv(s6).n == -EAGAIN);
+  BOOST_TEST(f.counter("udp.drop.bad_checksum") == 2u);
+  // With a good checksum of its own, the same trimmed datagram is delivered.
+  Bytes good = udp_bytes(IpAddr(kPeer4), IpAddr(kOur4), 1, 5000, text("abcd"));
+  good.resize(good.size() + 2, 0);
+  const uint16_t t = checksum_fold(
+      checksum_add(pseudo_header_sum(IpAddr(kPeer4), IpAddr(kOur4), kProtoUdp, uint32_t(good.size())), good.data(), good.size()));
+  good[12] = uint8_t(t >> 8);
+  good[13] = uint8_t(t);
+  through_nic(ip4_frame(kPeer4, kOur4, good));
+  BOOST_TEST(f.recv(s4).data == "abcd");
 }
 
 BOOST_AUTO_TEST_CASE(malformed_headers_are_dropped_and_counted) {
