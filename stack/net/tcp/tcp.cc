@@ -1059,6 +1059,15 @@ ssize_t Tcp::recv(TcpSocket& s, const iovec* iov, size_t iovcnt, int flags) {
   return ssize_t(copied);
 }
 
+void Tcp::stop_listening(TcpSocket& s) {
+  // Connections not accepted die with their listener (RST, as Linux does).
+  TcpListenQueue& q = *s.listen_q;
+  while (q.accept_head) tcb::abort(*q.accept_head, ECONNRESET, true);
+  while (q.syn_head) tcb::abort(*q.syn_head, ECONNRESET, true);
+  s.state = TcpState::kClosed;
+  s.listen_q.reset();
+}
+
 int Tcp::shutdown(TcpSocket& s, int how) {
   if (how < SHUT_RD || how > SHUT_RDWR) return -EINVAL;
   switch (s.state) {
@@ -1066,7 +1075,13 @@ int Tcp::shutdown(TcpSocket& s, int how) {
       if (!s.was_connected) return -ENOTCONN;
       break;
     case TcpState::kListen:
-      return -ENOTCONN;
+      // Linux inet_shutdown: SHUT_WR leaves a listener as it is; SHUT_RD/SHUT_RDWR disconnect it
+      // (tcp_disconnect -> inet_csk_listen_stop): connections not accepted are reset, the socket
+      // goes back to CLOSED with its bound name kept, and listen() may be called again.
+      if (how == SHUT_WR) return 0;
+      stop_listening(s);
+      tcb::notify(s);
+      return 0;
     case TcpState::kSynSent:
       // Linux tcp_disconnect: an open in progress is abandoned.
       if (how != SHUT_RD) {
@@ -1101,11 +1116,7 @@ void Tcp::close(TcpSocket& s) {
   s.orphan = true;
   if (s.dead) return;
   if (s.state == TcpState::kListen) {
-    // Connections not accepted die with their listener (RST, as Linux does).
-    TcpListenQueue& q = *s.listen_q;
-    while (q.accept_head) tcb::abort(*q.accept_head, ECONNRESET, true);
-    while (q.syn_head) tcb::abort(*q.syn_head, ECONNRESET, true);
-    s.state = TcpState::kClosed;
+    stop_listening(s);
     m.destroy(s);
     return;
   }

@@ -170,6 +170,9 @@ class Tcp {
   Impl& impl() { return *impl_; }
 
  private:
+  // A listener back to CLOSED: its queued connections are reset, its bound name kept.
+  void stop_listening(TcpSocket& s);
+
   Stack& stack_;
   std::unique_ptr<TcpCounters> counters_;
   std::unique_ptr<Impl> impl_;
