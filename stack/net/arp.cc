@@ -4,6 +4,7 @@
 
 #include "stack/core/log.h"
 #include "stack/net/arp_wire.h"
+#include "stack/net/icmp.h"
 #include "stack/net/stack.h"
 
 namespace shunt {
@@ -164,10 +165,13 @@ void Arp::start_resolution(Entry& e) {
 void Arp::on_retry(Entry& e) {
   if (e.state != Entry::State::kIncomplete) return;
   if (e.requests_sent >= stack_.config().arp_retries) {
-    // Unreachable: what waited for it is dropped (RFC 1122 2.3.2.2).
+    // Unreachable: what waited for it is dropped (RFC 1122 2.3.2.2), and each sender is told
+    // "host unreachable" (Linux ip_link_failure). The queue (bounded by arp_queue) is taken out
+    // first, so whatever the upper layers do in answer cannot touch this entry.
     drop_unresolved_.inc(e.pending.count());
-    e.pending.clear();
+    PacketQueue failed = std::move(e.pending);
     remove(e);
+    while (PacketPtr p = failed.pop()) stack_.icmp().on_link_failure(*p);
     return;
   }
   ++e.requests_sent;

@@ -46,7 +46,8 @@ Icmp::Icmp(Stack& stack)
       drop_unknown_type_(stack.counters().add("icmp.drop.unknown_type")),
       drop_bad_code_(stack.counters().add("icmp.drop.bad_code")),
       drop_error_to_broadcast_(stack.counters().add("icmp.drop.error_to_broadcast")),
-      drop_bad_quote_(stack.counters().add("icmp.drop.bad_quote")) {}
+      drop_bad_quote_(stack.counters().add("icmp.drop.bad_quote")),
+      local_errors_(stack.counters().add("icmp.local_errors")) {}
 
 Icmp::~Icmp() = default;
 
@@ -155,6 +156,18 @@ void Icmp::on_error(const uint8_t* m, size_t len, const IpRx& rx) {
     const uint32_t mtu = type == kIcmpDestUnreachable && code == 4 ? load16(m + 6) : 0;
     stack_.tcp().on_icmp_error(err, mtu, q + ihl, qlen - ihl, quoted);
   }
+}
+
+void Icmp::on_link_failure(const PacketBuf& ip) {
+  // Linux ip_link_failure: a host unreachable (type 3 code 1) to ourselves, quoting the
+  // datagram's header and the first 8 bytes after it, handed straight to on_error.
+  uint8_t msg[kIcmpHeaderLen + 60 + 8] = {};
+  msg[0] = kIcmpDestUnreachable;
+  msg[1] = 1;
+  const size_t n = std::min(ip.size(), sizeof msg - kIcmpHeaderLen);
+  if (n) std::memcpy(msg + kIcmpHeaderLen, ip.data(), n);
+  ++local_errors_;
+  on_error(msg, kIcmpHeaderLen + n, IpRx{});
 }
 
 void Icmp::send_unreachable(uint8_t code, const PacketBuf& offending, const IpRx& rx) {

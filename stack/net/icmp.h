@@ -24,6 +24,10 @@ class Icmp {
   void send_unreachable(uint8_t code, const PacketBuf& offending, const IpRx& rx);
   // Any error message (type 3, 11, 12), with the same rules as send_unreachable.
   void send_error(uint8_t type, uint8_t code, const PacketBuf& offending, const IpRx& rx);
+  // A datagram of ours (data() at its IPv4 header) was dropped because ARP could not resolve
+  // its next hop: its sender is told "host unreachable" as if an ICMP error had arrived (Linux
+  // ip_link_failure). Nothing is sent.
+  void on_link_failure(const PacketBuf& ip);
 
  private:
   bool take_token();
@@ -49,6 +53,7 @@ class Icmp {
   Counter& drop_bad_code_;
   Counter& drop_error_to_broadcast_;
   Counter& drop_bad_quote_;
+  Counter& local_errors_;
 };
 
 }  // namespace shunt

@@ -59,6 +59,7 @@ Icmp6::Icmp6(Stack& stack)
       error_rate_limited_(stack.counters().add("icmp6.error_rate_limited")),
       error_suppressed_(stack.counters().add("icmp6.error_suppressed")),
       drop_no_buffer_(stack.counters().add("icmp6.drop.no_buffer")),
+      local_errors_(stack.counters().add("icmp6.local_errors")),
       tokens_(double(stack.config().icmp_burst)),
       last_refill_(stack.now()) {}
 
@@ -223,6 +224,18 @@ void Icmp6::on_error(const uint8_t* d, size_t len, const IpRx& rx) {
     return;
   }
   stack_.udp().on_icmp_error(err, q + off, qlen - off, qrx);
+}
+
+void Icmp6::on_link_failure(const PacketBuf& ip) {
+  // RFC 4861 7.2.2 / RFC 4443 3.1: address unreachable (type 1 code 3) to ourselves, quoting
+  // the packet's headers, handed straight to on_error.
+  uint8_t msg[kIcmp6HeaderLen + 248] = {};
+  msg[0] = kIcmp6DestUnreachable;
+  msg[1] = 3;
+  const size_t n = std::min(ip.size(), sizeof msg - kIcmp6HeaderLen);
+  if (n) std::memcpy(msg + kIcmp6HeaderLen, ip.data(), n);
+  ++local_errors_;
+  on_error(msg, kIcmp6HeaderLen + n, IpRx{});
 }
 
 bool Icmp6::take_token() {

@@ -22,6 +22,10 @@ class Icmp6 {
   // or, except packet-too-big and parameter problem code 2, to multicast (RFC 4443 2.4(e)).
   // `offending` has data() at rx.l3_len bytes past the start of its IPv6 header.
   void send_error(uint8_t type, uint8_t code, uint32_t param, const PacketBuf& offending, const IpRx& rx);
+  // A packet of ours (data() at its IPv6 header) was dropped because neighbour discovery could
+  // not resolve its next hop (RFC 4861 7.2.2): its sender is told "address unreachable" as if
+  // an ICMPv6 error had arrived. Nothing is sent.
+  void on_link_failure(const PacketBuf& ip);
   // Sends an ICMPv6 message (data() at its header, checksum field anything): picks the source
   // as Ipv6::output would, fills in the checksum (RFC 4443 2.3) and hands it to IPv6.
   int output(PacketPtr msg, const Ipv6Tx& tx);
@@ -44,6 +48,7 @@ class Icmp6 {
   Counter& error_rate_limited_;
   Counter& error_suppressed_;
   Counter& drop_no_buffer_;
+  Counter& local_errors_;
   // RFC 4443 2.4(f): a token bucket over errors sent.
   double tokens_ = 0;
   Nanos last_refill_ = 0;

@@ -225,11 +225,16 @@ void Ndp::on_timer(Entry& e) {
         send_ns(e.ip, e.ip.solicited_node(), false);
         return;
       }
-      // RFC 4861 7.2.2: resolution failed; the queued packets are dropped. (An address
-      // unreachable error to ourselves would need a local error path; counting is enough.)
+      // RFC 4861 7.2.2: resolution failed; the queued packets are dropped and each sender is
+      // told "address unreachable". The queue (bounded by arp_queue) is taken out first, so
+      // whatever the upper layers do in answer cannot touch this entry.
       ++unreachable_;
       drop_unresolved_.inc(e.pending.count());
-      remove(e);
+      {
+        PacketQueue failed = std::move(e.pending);
+        remove(e);
+        while (PacketPtr p = failed.pop()) stack_.icmp6().on_link_failure(*p);
+      }
       return;
     case NeighborState::kReachable:
       set_state(e, NeighborState::kStale);  // RFC 4861 7.3.3: ReachableTime passed
