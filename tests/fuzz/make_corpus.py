@@ -3,6 +3,9 @@
 stack_rx_harness.h) into tests/fuzz/corpus/seed-*. Run it again after changing the format.
 
     python3 tests/fuzz/make_corpus.py [outdir]
+
+The corpus also holds fuzz-* files: small inputs that reached new code in fuzzing runs (picked
+from a `-merge=1` of the run's corpus), replayed by net.fuzz_corpus like the seeds.
 """
 import os
 import struct
