@@ -345,7 +345,11 @@ void receive_text(TcpSocket& s, TcpSegment& seg, uint32_t seq) {
       // Out of order: keep it sorted by sequence number (RFC 9293 3.10.7.4 seventh, RFC 5681 4.2:
       // ACK at once so the sender sees the duplicate).
       s.ack_now = true;
-      if (s.ooo_count >= uint32_t(m.cfg.tcp_ooo_max_segments)) {
+      // The queue holds at least what the receive buffer can (RFC 9293 3.8.6: what the window
+      // offers must be kept, or the sender's recovery data is dropped and never SACKed); its
+      // memory stays bounded by the receive buffer (the rmem check above).
+      const uint32_t ooo_cap = std::max<uint32_t>(uint32_t(m.cfg.tcp_ooo_max_segments), uint32_t(s.rcvbuf) / kTruesize);
+      if (s.ooo_count >= ooo_cap) {
         ++m.c.drop_ooo_limit;
         return;
       }
