@@ -27,7 +27,7 @@ const ConfigVar kVars[] = {
     INT_VAR("SHUNT_NDP_REACHABLE_MS", ndp_reachable_ms, 1'000, 3'600'000, "NDP REACHABLE time before re-confirmation (ms, RFC 4861)."),
     INT_VAR("SHUNT_DAD_TRANSMITS", dad_transmits, 0, 10, "Duplicate address detection probes per IPv6 address (0 disables)."),
     INT_VAR("SHUNT_REASM_TIMEOUT_MS", reasm_timeout_ms, 100, 120'000, "Time a partly reassembled datagram is kept (ms)."),
-    INT_VAR("SHUNT_REASM_MAX_BYTES", reasm_max_bytes, 0, 256 << 20, "Memory for all reassembly queues together (bytes)."),
+    INT_VAR("SHUNT_REASM_MAX_BYTES", reasm_max_bytes, 0, 256 << 20, "Memory for the reassembly queues of one IP family (bytes); never more than a quarter of the buffer pool."),
     INT_VAR("SHUNT_REASM_MAX_FRAGS", reasm_max_frags, 1, 1024, "Fragments accepted per datagram."),
     INT_VAR("SHUNT_ICMP_RATE", icmp_rate, 0, 1'000'000, "ICMP errors sent per second at most (token bucket)."),
     INT_VAR("SHUNT_ICMP_BURST", icmp_burst, 1, 100'000, "ICMP error burst size."),
@@ -48,7 +48,7 @@ const ConfigVar kVars[] = {
     INT_VAR("SHUNT_TCP_KEEPALIVE_TIME_S", tcp_keepalive_time_s, 1, 32'767, "Idle time before the first keepalive probe (s, TCP_KEEPIDLE)."),
     INT_VAR("SHUNT_TCP_KEEPALIVE_INTVL_S", tcp_keepalive_intvl_s, 1, 32'767, "Interval between keepalive probes (s, TCP_KEEPINTVL)."),
     INT_VAR("SHUNT_TCP_KEEPALIVE_PROBES", tcp_keepalive_probes, 1, 127, "Unanswered keepalive probes before the connection is dropped (TCP_KEEPCNT)."),
-    INT_VAR("SHUNT_TCP_OOO_MAX_SEGMENTS", tcp_ooo_max_segments, 1, 1 << 20, "Out-of-order segments held per TCP connection; more are dropped."),
+    INT_VAR("SHUNT_TCP_OOO_MAX_SEGMENTS", tcp_ooo_max_segments, 1, 1 << 20, "Out-of-order segments a TCP connection may hold at least; the limit grows to SO_RCVBUF / 2048 with the receive buffer, and more are dropped."),
     INT_VAR("SHUNT_TCP_SACK_MAX_RANGES", tcp_sack_max_ranges, 32, 1 << 20, "SACKed ranges a sender remembers per connection in loss recovery (8 bytes each, allocated on demand and freed when recovery ends)."),
     INT_VAR("SHUNT_TCP_MEM_MAX", tcp_mem_max, 1 << 20, int64_t(1) << 40, "Memory all TCP connections of a stack may hold (bytes); beyond it data is dropped and new connections refused."),
 };
