@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "stack/core/iovec.h"
 #include "stack/net/checksum.h"
 #include "stack/net/icmp.h"
 #include "stack/net/icmp6.h"
@@ -57,31 +58,6 @@ size_t charge_of(const PacketBuf& p) {
   return n * PacketBuf::kCapacity;
 }
 
-// Reads a gather list in order.
-class IovReader {
- public:
-  IovReader(const iovec* iov, size_t n) : iov_(iov), n_(n) {}
-  void copy(uint8_t* dst, size_t len) {
-    while (len) {
-      while (i_ < n_ && off_ == iov_[i_].iov_len) {
-        ++i_;
-        off_ = 0;
-      }
-      if (i_ == n_) return;
-      size_t k = std::min(len, iov_[i_].iov_len - off_);
-      std::memcpy(dst, static_cast<const uint8_t*>(iov_[i_].iov_base) + off_, k);
-      dst += k;
-      len -= k;
-      off_ += k;
-    }
-  }
-
- private:
-  const iovec* iov_;
-  size_t n_;
-  size_t i_ = 0;
-  size_t off_ = 0;
-};
 
 }  // namespace
 
@@ -276,25 +252,14 @@ size_t Udp::copy_payload(const PacketBuf& p, const iovec* iov, size_t iovcnt) {
     if (n) std::memcpy(iov[0].iov_base, p.data() + kUdpHeaderLen, n);
     return n;
   }
-  size_t vi = 0, voff = 0, copied = 0;
+  IovWriter out(iov, iovcnt);
+  size_t copied = 0;
   size_t off = kUdpHeaderLen;
-  for (const PacketBuf* b = &p; b && vi < iovcnt; b = b->chain, off = 0) {
-    const uint8_t* src = b->data() + off;
-    size_t n = b->size() - off;
-    while (n && vi < iovcnt) {
-      const size_t room = iov[vi].iov_len - voff;
-      if (room == 0) {
-        ++vi;
-        voff = 0;
-        continue;
-      }
-      const size_t k = std::min(n, room);
-      std::memcpy(static_cast<uint8_t*>(iov[vi].iov_base) + voff, src, k);
-      src += k;
-      n -= k;
-      voff += k;
-      copied += k;
-    }
+  for (const PacketBuf* b = &p; b; b = b->chain, off = 0) {
+    const size_t n = b->size() - off;
+    const size_t k = out.write(b->data() + off, n);
+    copied += k;
+    if (k < n) break;  // the scatter list is full
   }
   return copied;
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <utility>
 
+#include "stack/core/iovec.h"
 #include "stack/net/checksum.h"
 #include "stack/net/ipv4.h"
 #include "stack/net/ipv6.h"
@@ -90,13 +91,6 @@ Cover cover_of(bool v6only, const IpAddr& addr) {
 }
 
 IpAddr any_of(Family f) { return f == Family::kV4 ? IpAddr(Ipv4Addr{}) : IpAddr(Ipv6Addr{}); }
-
-// Total bytes of a gather list.
-size_t iov_total(const iovec* iov, size_t n) {
-  size_t t = 0;
-  for (size_t i = 0; i < n; ++i) t += iov[i].iov_len;
-  return t;
-}
 
 int clamp_buf(int64_t v, int min) { return int(std::clamp<int64_t>(v, min, 2 * int64_t(kTcpBufMax))); }
 
@@ -1008,30 +1002,14 @@ ssize_t Tcp::recv(TcpSocket& s, const iovec* iov, size_t iovcnt, int flags) {
   size_t want = trunc && !iov ? size_t(-1) : iov_total(iov, iovcnt);
   if (trunc) want = iov ? iov_total(iov, iovcnt) : s.rx_bytes;
   size_t copied = 0;
-  size_t vi = 0, voff = 0;
+  IovWriter out(iov, iovcnt);
   PacketBuf* b = s.rxq.front();
   size_t boff = 0;
   while (b && copied < want) {
     size_t avail = b->size() - boff;
     size_t k = std::min(avail, want - copied);
     if (!trunc) {
-      // Copy k bytes into the gather list.
-      const uint8_t* src = b->data() + boff;
-      size_t left = k;
-      while (left && vi < iovcnt) {
-        const size_t room = iov[vi].iov_len - voff;
-        if (room == 0) {
-          ++vi;
-          voff = 0;
-          continue;
-        }
-        const size_t x = std::min(left, room);
-        std::memcpy(static_cast<uint8_t*>(iov[vi].iov_base) + voff, src, x);
-        src += x;
-        left -= x;
-        voff += x;
-      }
-      k -= left;
+      k = out.write(b->data() + boff, k);  // into the scatter list, as far as it goes
       if (k == 0) break;
     }
     copied += k;
