@@ -36,6 +36,20 @@ class StackObserver {
   virtual void device_end(size_t /*stack*/) {}
 };
 
+// Brackets a call into stack i for an observer (none: does nothing).
+struct StackScope {
+  StackObserver* o;
+  size_t i;
+  StackScope(StackObserver* obs, size_t stack) : o(obs), i(stack) {
+    if (o) o->enter(i);
+  }
+  ~StackScope() {
+    if (o) o->leave(i);
+  }
+  StackScope(const StackScope&) = delete;
+  StackScope& operator=(const StackScope&) = delete;
+};
+
 struct LinkConfig {
   Nanos delay = kMicro;                // one-way propagation delay
   uint64_t rate_bps = 10'000'000'000;  // serialization rate; 0 = frames take no time

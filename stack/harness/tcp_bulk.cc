@@ -17,17 +17,6 @@ namespace shunt {
 
 namespace {
 
-// Brackets a call into stack i for the harness's observer (the benchmark's per-side counts).
-struct Enter {
-  StackObserver* o;
-  size_t i;
-  Enter(StackObserver* obs, size_t stack) : o(obs), i(stack) {
-    if (o) o->enter(i);
-  }
-  ~Enter() {
-    if (o) o->leave(i);
-  }
-};
 
 uint64_t mix(uint64_t z) {
   z += 0x9e3779b97f4a7c15ULL;
@@ -136,7 +125,7 @@ bool TcpBulk::setup() {
     return 0;
   };
   {
-    Enter e(obs, o_.server);
+    StackScope e(obs, o_.server);
     listen_fd_ = sapi_->socket(domain, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (listen_fd_ < 0) return fail("server socket", listen_fd_);
     const int one = 1;
@@ -151,7 +140,7 @@ bool TcpBulk::setup() {
     if (r < 0) return fail("server listen", r);
   }
   {
-    Enter e(obs, o_.client);
+    StackScope e(obs, o_.client);
     client_fd_ = capi_->socket(domain, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (client_fd_ < 0) return fail("client socket", client_fd_);
     int r = set_common(*capi_, client_fd_);
@@ -164,7 +153,7 @@ bool TcpBulk::setup() {
 }
 
 bool TcpBulk::send_side(SocketApi& api, size_t stack, int fd, Direction& d) {
-  Enter e(h_.observer(), stack);
+  StackScope e(h_.observer(), stack);
   while (d.sent < d.total) {
     if (d.sent >= d.gen_off + d.gen_len) {
       d.gen_off = d.sent;
@@ -190,7 +179,7 @@ bool TcpBulk::send_side(SocketApi& api, size_t stack, int fd, Direction& d) {
 
 bool TcpBulk::recv_side(SocketApi& api, size_t stack, int fd, Direction& d, bool paused) {
   if (paused) return true;
-  Enter e(h_.observer(), stack);
+  StackScope e(h_.observer(), stack);
   while (!d.eof) {
     size_t cap = o_.chunk;
     // Stop exactly at the pause point, so the window closes with the reader idle.
@@ -230,7 +219,7 @@ bool TcpBulk::pump() {
   if (!r_.error.empty()) return true;
   StackObserver* obs = h_.observer();
   if (server_fd_ < 0) {
-    Enter e(obs, o_.server);
+    StackScope e(obs, o_.server);
     const int fd = sapi_->accept(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK);
     if (fd >= 0) {
       server_fd_ = fd;
@@ -239,7 +228,7 @@ bool TcpBulk::pump() {
     }
   }
   if (!connected_) {
-    Enter e(obs, o_.client);
+    StackScope e(obs, o_.client);
     const uint32_t ev = capi_->poll_events(client_fd_);
     if (ev & (POLLERR | POLLHUP)) {
       int err = 0;

@@ -15,17 +15,6 @@
 namespace shunt {
 
 namespace {
-// Brackets a call into stack i for the harness's observer (the benchmark's per-side counts).
-struct Enter {
-  StackObserver* o;
-  size_t i;
-  Enter(StackObserver* obs, size_t stack) : o(obs), i(stack) {
-    if (o) o->enter(i);
-  }
-  ~Enter() {
-    if (o) o->leave(i);
-  }
-};
 
 void fill_addr(uint8_t* out, uint32_t& len, bool v6, size_t index, uint16_t port) {
   std::memset(out, 0, 28);
@@ -93,7 +82,7 @@ bool UdpPingPong::setup() {
   uint8_t addr[28];
   uint32_t len = 0;
   {
-    Enter e(obs, o_.server);
+    StackScope e(obs, o_.server);
     server_fd_ = server_api_->socket(domain, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (server_fd_ < 0) return fail("server socket", server_fd_);
     fill_addr(addr, len, o_.ipv6, o_.server, o_.server_port);
@@ -101,7 +90,7 @@ bool UdpPingPong::setup() {
     if (r < 0) return fail("server bind", r);
   }
   {
-    Enter e(obs, o_.client);
+    StackScope e(obs, o_.client);
     client_fd_ = client_api_->socket(domain, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (client_fd_ < 0) return fail("client socket", client_fd_);
     fill_addr(addr, len, o_.ipv6, o_.client, o_.client_port);
@@ -114,7 +103,7 @@ bool UdpPingPong::setup() {
 
 // The server echoes everything waiting for it back to its sender.
 void UdpPingPong::serve() {
-  Enter e(h_.observer(), o_.server);
+  StackScope e(h_.observer(), o_.server);
   while (true) {
     sockaddr_in6 from{};
     socklen_t from_len = sizeof from;
@@ -131,7 +120,7 @@ bool UdpPingPong::ping(uint64_t seq, Nanos timeout) {
   std::memcpy(out_.data(), &seq, 8);
   const Nanos t0 = h_.now();
   {
-    Enter e(obs, o_.client);
+    StackScope e(obs, o_.client);
     ssize_t r =
         client_api_->sendto(client_fd_, out_.data(), out_.size(), 0,
                             reinterpret_cast<const sockaddr*>(server_addr_), server_addr_len_);
@@ -142,7 +131,7 @@ bool UdpPingPong::ping(uint64_t seq, Nanos timeout) {
   bool got = false;
   auto done = [&] {
     serve();
-    Enter e(obs, o_.client);
+    StackScope e(obs, o_.client);
     while (true) {
       ssize_t n = client_api_->recv(client_fd_, in_.data(), in_.size(), 0);
       if (n < 0) return false;

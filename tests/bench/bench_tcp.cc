@@ -44,14 +44,7 @@
 #include "stack/net/stack.h"
 #include "stack/net/tcp/tcp.h"
 #include "stack/socket/socket_api.h"
-
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define SHUNT_HAVE_CALLGRIND 1
-#else
-#define CALLGRIND_TOGGLE_COLLECT
-#define SHUNT_HAVE_CALLGRIND 0
-#endif
+#include "tests/bench/side_collector.h"
 
 // ----- A counting allocator: live heap bytes as malloc_usable_size() sees them (what the
 // allocator really set aside, not what was asked). Used by `idle`; the rest pays one add.
@@ -109,46 +102,7 @@ namespace {
 constexpr size_t kClient = 0, kServer = 1;
 constexpr uint16_t kPort = 5001;
 
-// Brackets a call into stack i for the harness's observer.
-struct Enter {
-  StackObserver* o;
-  size_t i;
-  Enter(StackObserver* obs, size_t stack) : o(obs), i(stack) {
-    if (o) o->enter(i);
-  }
-  ~Enter() {
-    if (o) o->leave(i);
-  }
-};
 
-// As in bench_udp_pingpong: collects exactly while inside the chosen stack, except while the
-// simulated NIC and wire work on frames the stack handed over.
-class SideCollector final : public StackObserver {
- public:
-  explicit SideCollector(size_t side) : side_(side) {}
-  void enter(size_t stack) override {
-    if (stack == side_ && depth_++ == 0) on();
-  }
-  void leave(size_t stack) override {
-    if (stack == side_ && --depth_ == 0) CALLGRIND_TOGGLE_COLLECT;
-  }
-  void device_begin(size_t stack) override {
-    if (stack == side_ && depth_ > 0) CALLGRIND_TOGGLE_COLLECT;
-  }
-  void device_end(size_t stack) override {
-    if (stack == side_ && depth_ > 0) on();
-  }
-  uint64_t switches() const { return switches_; }
-
- private:
-  void on() {
-    ++switches_;
-    CALLGRIND_TOGGLE_COLLECT;
-  }
-  size_t side_;
-  int depth_ = 0;
-  uint64_t switches_ = 0;
-};
 
 socklen_t fill_addr(sockaddr_storage& ss, bool v6, size_t index, uint16_t port) {
   std::memset(&ss, 0, sizeof ss);
@@ -356,7 +310,7 @@ int run_bulk(uint64_t bytes, uint64_t warmup, const std::string& collect, bool o
                           : sent < target  ? b.take(b.ready_c, b.capi, c.client, safety, POLLOUT)
                                            : Bench::kNo;
           if (sent < target && t != Bench::kNo) {
-            Enter e(b.obs(), kClient);
+            StackScope e(b.obs(), kClient);
             while (sent < target) {
               ssize_t n = b.capi.send(c.client, out.data(), size_t(std::min<uint64_t>(out.size(), target - sent)), 0);
               if (n == -EAGAIN) break;
@@ -365,7 +319,7 @@ int run_bulk(uint64_t bytes, uint64_t warmup, const std::string& collect, bool o
             }
           }
           if ((t = b.take(b.ready_s, b.sapi, c.server, safety, POLLIN)) != Bench::kNo) {
-            Enter e(b.obs(), kServer);
+            StackScope e(b.obs(), kServer);
             for (;;) {
               ssize_t n = b.sapi.recv(c.server, in.data(), in.size(), 0);
               if (n == -EAGAIN) break;
@@ -431,7 +385,7 @@ int run_rr(uint64_t count, uint64_t warmup, const std::string& collect, bool off
   auto one = [&]() {
     const Nanos t0 = b.h.now();
     {
-      Enter e(b.obs(), kClient);
+      StackScope e(b.obs(), kClient);
       ssize_t n = b.capi.send(c.client, req, kMsg, 0);
       if (n != ssize_t(kMsg)) die("request send: " + err_str(long(n)));
     }
@@ -441,7 +395,7 @@ int run_rr(uint64_t count, uint64_t warmup, const std::string& collect, bool off
           const bool safety = (++b.steps & 255) == 0;
           Bench::Take t = b.take(b.ready_s, b.sapi, c.server, safety, POLLIN);
           if (t != Bench::kNo) {
-            Enter e(b.obs(), kServer);
+            StackScope e(b.obs(), kServer);
             for (;;) {
               ssize_t n = b.sapi.recv(c.server, sbuf, sizeof sbuf, 0);
               if (n == -EAGAIN) break;
@@ -455,7 +409,7 @@ int run_rr(uint64_t count, uint64_t warmup, const std::string& collect, bool off
             }
           }
           if ((t = b.take(b.ready_c, b.capi, c.client, safety, POLLIN)) != Bench::kNo) {
-            Enter e(b.obs(), kClient);
+            StackScope e(b.obs(), kClient);
             for (;;) {
               ssize_t n = b.capi.recv(c.client, cbuf, sizeof cbuf, 0);
               if (n == -EAGAIN) break;
