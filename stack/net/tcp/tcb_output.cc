@@ -428,7 +428,6 @@ void free_rx(TcpSocket& s) {
 }
 
 void abort(TcpSocket& s, int err, bool send_reset) {
-  Tcp::Impl& m = s.m;
   if (send_reset && s.state != TcpState::kClosed && s.state != TcpState::kListen && s.state != TcpState::kSynSent &&
       s.state != TcpState::kTimeWait) {
     send_rst(s);
@@ -437,20 +436,7 @@ void abort(TcpSocket& s, int err, bool send_reset) {
     s.so_error = err;
   }
   s.reset = true;
-  s.state = TcpState::kClosed;
-  s.timer.cancel();
-  s.delack_timer.cancel();
-  s.rtx_deadline = s.aux_deadline = kNever;
-  m.unhash_conn(s);
-  m.unbind_port(s);
-  m.mem_used -= s.ring.capacity();
-  s.ring.release();
-  s.data_end = s.snd_una;
-  if (s.orphan || s.parent) {
-    m.destroy(s);
-    return;
-  }
-  notify(s);
+  finish(s);
 }
 
 void finish(TcpSocket& s) {
