@@ -181,9 +181,10 @@ BOOST_AUTO_TEST_CASE(a_burst_of_oversize_frames_is_drained_a_bounded_number_at_a
   TapDevice& dev = *r.device;
   BufferPool pool(64);
   dev.attach(pool);
-  sh("ip link set dev shtapover mtu 4000 up && ip addr add 10.78.0.1/24 dev shtapover && "
-     "ip neigh replace 10.78.0.2 lladdr 02:53:48:00:00:02 dev shtapover nud permanent && "
-     "sysctl -qw net.ipv6.conf.shtapover.disable_ipv6=1");
+  // IPv6 off before the link comes up, so the kernel sends no MLD/RS/DAD frames of its own.
+  sh("sysctl -qw net.ipv6.conf.shtapover.disable_ipv6=1 && "
+     "ip link set dev shtapover mtu 4000 up && ip addr add 10.78.0.1/24 dev shtapover && "
+     "ip neigh replace 10.78.0.2 lladdr 02:53:48:00:00:02 dev shtapover nud permanent");
   int k = socket(AF_INET, SOCK_DGRAM, 0);
   sockaddr_in to{};
   to.sin_family = AF_INET;
@@ -196,11 +197,17 @@ BOOST_AUTO_TEST_CASE(a_burst_of_oversize_frames_is_drained_a_bounded_number_at_a
                         ssize_t(big.size()));
   }
   BOOST_REQUIRE(wait_readable(dev.wait_fd()));
+  // The kernel may still queue a small frame of its own (e.g. an IGMP report) among ours; such a
+  // frame is delivered and released, and the bound is on reads: two per frame slot at most.
   PacketPtr frames[8];
-  BOOST_CHECK_EQUAL(dev.rx_burst(frames, 8), 0u);
-  BOOST_CHECK_EQUAL(dev.counters().rx_drop_oversize, 16u);  // two reads per frame slot at most
+  size_t delivered = dev.rx_burst(frames, 8);
+  for (auto& f : frames) f.reset();
+  BOOST_CHECK_LE(delivered, 1u);
+  BOOST_CHECK_LE(dev.counters().rx_drop_oversize + delivered, 16u);
+  BOOST_CHECK_GE(dev.counters().rx_drop_oversize, 15u);
   for (int round = 0; round < 50 && dev.counters().rx_drop_oversize < uint64_t(kFrames); ++round) {
     if (wait_readable(dev.wait_fd(), 200)) dev.rx_burst(frames, 8);
+    for (auto& f : frames) f.reset();
   }
   BOOST_CHECK_EQUAL(dev.counters().rx_drop_oversize, uint64_t(kFrames));
   BOOST_CHECK_EQUAL(pool.available(), pool.capacity());
