@@ -139,6 +139,9 @@ class BufferPool {
   }
   size_t capacity() const { return count_; }
   size_t available() const { return available_; }
+  // The one slab all buffers live in, for a NIC to register as DMA memory.
+  const void* memory() const { return slab_; }
+  size_t memory_size() const { return count_ * sizeof(PacketBuf); }
   uint64_t exhausted() const { return exhausted_; }
 
  private:

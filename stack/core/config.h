@@ -51,6 +51,24 @@ struct Config {
   int64_t tcp_ooo_max_segments = 2'048;
   int64_t tcp_sack_max_ranges = 4'096;
   int64_t tcp_mem_max = int64_t(512) << 20;
+  // The mlx5 driver (stack/driver/mlx5/): queue sizes, inline threshold, completion moderation.
+  int64_t mlx5_sq_size = 1'024;
+  int64_t mlx5_rq_size = 512;
+  int64_t mlx5_inline = 204;
+  int64_t mlx5_tx_signal_every = 16;
+  int64_t mlx5_blueflame = 0;
+  // The simulated ConnectX (nicmodel/mlx5/): timing of each step; sources in docs/nicmodel.md.
+  int64_t nic_doorbell_ns = 100;
+  int64_t nic_pcie_latency_ns = 250;
+  int64_t nic_pcie_gbps = 100;
+  int64_t nic_wqe_fetch_ns = 550;
+  int64_t nic_dma_read_ns = 550;
+  int64_t nic_pipeline_ns = 100;
+  int64_t nic_cqe_write_ns = 250;
+  int64_t nic_link_gbps = 25;
+  int64_t nic_cq_mod_count = 32;
+  int64_t nic_cq_mod_us = 3;
+  int64_t nic_timelines = 4'096;
 };
 
 struct ConfigVar {

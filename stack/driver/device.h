@@ -1,13 +1,14 @@
 // The contract between the stack and a NIC driver. It is the shape of a descriptor-ring NIC
 // (mlx5 is the reference): bursts of frames in and out, buffers from the stack's pool, and a
 // few capabilities. Drivers: tap/ (a Linux TAP interface), harness/ (the virtual-time link),
-// and later mlx5/, verbs/, afxdp/.
+// mlx5/ (ConnectX rings, on the simulated NIC or real hardware), and later verbs/, afxdp/.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "stack/core/buffer.h"
+#include "stack/core/clock.h"
 #include "stack/net/addr.h"
 
 namespace shunt {
@@ -33,6 +34,9 @@ class Device {
   virtual size_t tx_burst(PacketPtr* frames, size_t n) = 0;
   // A file descriptor that becomes readable when frames may be waiting, or -1 (busy-poll only).
   virtual int wait_fd() const { return -1; }
+  // Work the device needs from the host CPU, done at the start of every Stack::poll(): a
+  // simulated NIC in real time runs its due events here. Returns the device's next deadline.
+  virtual Nanos service(Nanos /*now*/) { return kNever; }
 
  protected:
   BufferPool* pool_ = nullptr;

@@ -175,6 +175,7 @@ void Stack::loop_back(PacketPtr frame) { loop_queue_.push(std::move(frame)); }
 Nanos Stack::poll() {
   in_poll_ = true;
   const Nanos t = clock_.now();
+  const Nanos device_deadline = device_.service(t);
   // rx_ is a member: a local array of handles would be built and destroyed on every poll.
   size_t n = device_.rx_burst(rx_, kBurst);
   for (size_t i = 0; i < n; ++i) on_frame(std::move(rx_[i]));
@@ -184,7 +185,7 @@ Nanos Stack::poll() {
   flush();
   in_poll_ = false;
   if (!loop_queue_.empty() || n == kBurst) return t;
-  return timers_.next_deadline();
+  return std::min(timers_.next_deadline(), device_deadline);
 }
 
 void Stack::on_frame(PacketPtr frame) {
