@@ -1,0 +1,1 @@
+// Registration of the simulated NIC's device kinds (filled in with the model).
