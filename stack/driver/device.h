@@ -27,6 +27,9 @@ class Device {
   virtual const DeviceInfo& info() const = 0;
   // The pool receive buffers come from. Called once, before the first rx_burst().
   virtual void attach(BufferPool& pool) { pool_ = &pool; }
+  // Returns every buffer of the attached pool the driver still holds (posted receive buffers,
+  // sends not yet completed); called by the stack before its pool goes away.
+  virtual void detach() {}
   // Moves up to `max` received frames (starting at the Ethernet header) into `out`.
   virtual size_t rx_burst(PacketPtr* out, size_t max) = 0;
   // Takes all `n` frames; returns how many went out. The rest were dropped, and the driver

@@ -52,7 +52,9 @@ Stack::Stack(Device& device, Clock& clock, const Config& config)
 }
 
 Stack::~Stack() {
-  // Modules go first: their timers and queues return buffers to the pool.
+  // The driver's buffers (posted receives, sends in flight) and then the modules' timers and
+  // queues go back to the pool before it is destroyed.
+  device_.detach();
   tcp_.reset();
   udp_.reset();
   mld_.reset();
