@@ -47,6 +47,15 @@ struct Mlx5Rings {
     uint32_t cqn = 0;
   };
   CompletionQueue send_cq, recv_cq;
+  // How the driver reads these rings (libmlx5's reading; see mlx5_driver.h):
+  //  - a CQE is the software's when its opcode is not MLX5_CQE_INVALID and its owner bit equals
+  //    !!(ci & cqe_cnt); the driver sets every op_own to MLX5_CQE_INVALID << 4 after open();
+  //  - a send CQE's wqe_counter is the 16-bit WQE index of the control segment of the signalled
+  //    WQE it completes (that WQE and every earlier one are done);
+  //  - a receive CQE's wqe_counter is the 16-bit count of the RQ WQE it consumed (WQEs are
+  //    consumed in order; the driver compares it modulo rq.wqe_cnt);
+  //  - CQ doorbell record index 0 is MLX5_CQ_SET_CI (rdma-core's providers/mlx5/mlx5.h; not
+  //    exported by mlx5dv.h: kMlx5CqSetCi in mlx5_wqe.h).
   uint32_t bf_size = 0;  // BlueFlame buffer size in bytes (0: no BlueFlame)
 };
 
@@ -69,13 +78,17 @@ class Mlx5Binding {
   // the send doorbell record: an 8-byte MMIO write of the first 8 bytes of the last WQE's
   // control segment (`wqe`). With BlueFlame (bf_bytes != 0, a multiple of 64 and <= bf_size),
   // the whole WQE of bf_bytes is copied to the BlueFlame register instead, so the device need
-  // not fetch it.
+  // not fetch it. The driver asks for BlueFlame only for a WQE that does not wrap around the
+  // ring end: the bf_bytes at `wqe` are contiguous.
   virtual void ring_send_doorbell(const void* wqe, size_t bf_bytes) = 0;
 
   // Brings a QP in error back to ready (on hardware RESET -> INIT -> RTR -> RTS). Afterwards
   // every posted send and receive WQE is gone, the device's counters restart at 0, and the
   // driver must zero its own indices and doorbell records and post receive buffers again.
   // Returns false if the device could not be recovered (the error is logged).
+  // The CQs are not reset (as on hardware, where a QP reset leaves its CQs alone): their
+  // indices and owner-bit phase continue; the driver discards every CQE found there once
+  // recover() returns, and no CQE of the old WQEs may be written after that.
   virtual bool recover() = 0;
 
   // Work the device needs from the host CPU: a simulated NIC in real time runs its due events
