@@ -1,6 +1,10 @@
 #include "stack/harness/harness.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <stdexcept>
 
 #include "stack/core/log.h"
 #include "stack/net/stack.h"
@@ -21,16 +25,61 @@ Ipv6Addr Harness::ipv6_of(size_t i) {
   return a;
 }
 
+namespace {
+
+std::mutex& nic_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, HarnessNicFactory>& nic_kinds() {
+  static std::map<std::string, HarnessNicFactory> k;
+  return k;
+}
+
+HarnessNicFactory nic_factory(const std::string& kind) {
+  std::lock_guard lock(nic_mutex());
+  auto it = nic_kinds().find(kind);
+  return it == nic_kinds().end() ? HarnessNicFactory() : it->second;
+}
+
+}  // namespace
+
+void register_harness_nic(const std::string& kind, HarnessNicFactory factory) {
+  std::lock_guard lock(nic_mutex());
+  nic_kinds()[kind] = std::move(factory);
+}
+
+std::string default_harness_nic() {
+  const char* env = std::getenv("SHUNT_DEVICE");
+  if (!env || !*env) return "sim";
+  std::string kind(env);
+  std::lock_guard lock(nic_mutex());
+  return nic_kinds().count(kind) ? kind : "sim";
+}
+
 Harness::Harness(const HarnessOptions& options) {
   link_ = std::make_unique<SimLink>(clock_, options.link);
   if (!options.config.pcap.empty() && !open_pcap(options.config.pcap)) {
     SHUNT_WARN("SHUNT_PCAP: %s", pcap_.error().c_str());
   }
+  HarnessNicFactory factory;
+  if (options.nic != "sim") {
+    factory = nic_factory(options.nic);
+    if (!factory) throw std::invalid_argument("harness: unknown NIC kind '" + options.nic + "'");
+  }
   for (size_t i = 0; i < options.stacks; ++i) {
     SimPort& port = link_->add_port(mac_of(i));
     Config c = options.config;
     c.seed = options.config.seed + int64_t(i);
-    stacks_.push_back(std::make_unique<Stack>(port, clock_, c));
+    Device* device = &port;
+    nics_.emplace_back();
+    if (factory) {
+      std::string error;
+      nics_.back() = factory(port, clock_, c, error);
+      if (!nics_.back()) throw std::runtime_error("harness: " + options.nic + " for stack " + std::to_string(i) + ": " + error);
+      device = &nics_.back()->device();
+    }
+    stacks_.push_back(std::make_unique<Stack>(*device, clock_, c));
     deadline_.push_back(clock_.now());
   }
   if (options.add_addresses) {
@@ -45,6 +94,7 @@ Harness::~Harness() {
   // Frames waiting at a port belong to that stack's pool: return them while the pools exist.
   for (size_t i = 0; i < link_->port_count(); ++i) link_->port(i).clear_rx();
   stacks_.clear();
+  nics_.clear();
   link_.reset();
   pcap_.close();
 }
@@ -73,7 +123,12 @@ bool Harness::step(Nanos limit) {
     // last poll: armed timers, or looped frames back to itself.
     deadline_[i] = std::min(deadline_[i], stacks_[i]->timers().next_deadline());
     if (stacks_[i]->loopback_pending()) deadline_[i] = clock_.now();
-    Nanos d = link_->port(i).rx_pending() ? clock_.now() : deadline_[i];
+    Nanos d = deadline_[i];
+    if (nics_[i]) {
+      d = std::min(d, nics_[i]->next_event());
+    } else if (link_->port(i).rx_pending()) {
+      d = clock_.now();
+    }
     next = std::min(next, d);
   }
   if (next > limit) return false;
@@ -81,13 +136,29 @@ bool Harness::step(Nanos limit) {
   const Nanos now = clock_.now();
   link_->deliver_due();
   for (size_t i = 0; i < stacks_.size(); ++i) {
-    if (deadline_[i] <= now || link_->port(i).rx_pending()) poll(i);
+    bool nic_ran = false;
+    if (nics_[i] && nics_[i]->next_event() <= now) {
+      // The NIC's work is the device's, not the stack's.
+      if (observer_) observer_->device_begin(i);
+      nics_[i]->run_due(now);
+      if (observer_) observer_->device_end(i);
+      nic_ran = true;
+    }
+    if (deadline_[i] <= now || nic_ran || (!nics_[i] && link_->port(i).rx_pending())) poll(i);
   }
   return true;
 }
 
+uint64_t Harness::activity() const {
+  uint64_t a = link_->activity();
+  for (const auto& n : nics_) {
+    if (n) a += n->activity();
+  }
+  return a;
+}
+
 bool Harness::progressed(Nanos before, uint64_t& activity, uint64_t& idle) {
-  const uint64_t now_activity = link_->activity();
+  const uint64_t now_activity = this->activity();
   if (clock_.now() != before || now_activity != activity) {
     activity = now_activity;
     idle = 0;
@@ -101,7 +172,7 @@ bool Harness::progressed(Nanos before, uint64_t& activity, uint64_t& idle) {
 }
 
 void Harness::run_until(Nanos t) {
-  uint64_t activity = link_->activity(), idle = 0;
+  uint64_t activity = this->activity(), idle = 0;
   while (true) {
     Nanos before = clock_.now();
     if (!step(t)) break;
@@ -112,7 +183,7 @@ void Harness::run_until(Nanos t) {
 
 bool Harness::run_until(const std::function<bool()>& done, Nanos timeout) {
   const Nanos limit = timeout >= kNever - clock_.now() ? kNever : clock_.now() + timeout;
-  uint64_t activity = link_->activity(), idle = 0;
+  uint64_t activity = this->activity(), idle = 0;
   while (!done()) {
     Nanos before = clock_.now();
     if (!step(limit)) {

@@ -19,6 +19,30 @@ namespace shunt {
 
 class Stack;
 
+// A NIC between a stack and its SimLink port that has timed work of its own: the simulated
+// ConnectX (nicmodel/) behind the mlx5 driver. The stack drives device(); the NIC drains the
+// port's arrivals and sends onto it from run_due(), which the harness calls at next_event().
+class HarnessNic {
+ public:
+  virtual ~HarnessNic() = default;
+  virtual Device& device() = 0;
+  // The earliest time the NIC has work (arrivals waiting at the port count as now); kNever: none.
+  virtual Nanos next_event() const = 0;
+  // Does everything due at or before `now`.
+  virtual void run_due(Nanos now) = 0;
+  // Grows with every piece of work done (the harness's progress measure).
+  virtual uint64_t activity() const = 0;
+};
+
+// Makes a HarnessNic for a stack on `port`; null with `error` set when it cannot.
+using HarnessNicFactory = std::function<std::unique_ptr<HarnessNic>(SimPort& port, VirtualClock& clock,
+                                                                     const Config& config, std::string& error)>;
+// Registers the NIC kind `kind` for HarnessOptions::nic (nicmodel/ registers "mlx5sim").
+void register_harness_nic(const std::string& kind, HarnessNicFactory factory);
+// "sim", or the SHUNT_DEVICE kind when it names a registered harness NIC (so SHUNT_DEVICE=mlx5sim
+// runs any harness-based test or workload over the modelled NICs).
+std::string default_harness_nic();
+
 struct HarnessOptions {
   size_t stacks = 2;
   LinkConfig link;
@@ -27,6 +51,8 @@ struct HarnessOptions {
   Config config;
   // Give stack i (counting from 1 as N) 10.0.0.N/24 and fd00::N/64.
   bool add_addresses = true;
+  // What each stack drives: "sim" (its SimPort directly) or a registered HarnessNic kind.
+  std::string nic = default_harness_nic();
 };
 
 class Harness {
@@ -42,6 +68,8 @@ class Harness {
   size_t size() const { return stacks_.size(); }
   Stack& stack(size_t i) { return *stacks_[i]; }
   SimPort& port(size_t i) { return link_->port(i); }
+  // Stack i's NIC between it and its port, or null when the stack drives the port directly.
+  HarnessNic* nic(size_t i) { return nics_[i].get(); }
 
   // The defaults given to stack i (0-based): 02:00:00:00:00:NN, 10.0.0.N, fd00::N with N = i + 1.
   static MacAddr mac_of(size_t i);
@@ -79,11 +107,13 @@ class Harness {
   bool step(Nanos limit);
   // After a step: false (and a stall counted) when too many steps in a row did nothing.
   bool progressed(Nanos before, uint64_t& activity, uint64_t& idle);
+  uint64_t activity() const;
   void poll(size_t i);
 
   VirtualClock clock_;
   PcapWriter pcap_;
   std::unique_ptr<SimLink> link_;
+  std::vector<std::unique_ptr<HarnessNic>> nics_;  // one per stack; null: the SimPort itself
   std::vector<std::unique_ptr<Stack>> stacks_;
   std::vector<Nanos> deadline_;  // each stack's next poll time
   StackObserver* observer_ = nullptr;

@@ -1,0 +1,189 @@
+#include "stack/driver/device_registry.h"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include "stack/driver/tap/tap.h"
+
+namespace shunt {
+namespace {
+
+struct Kind {
+  std::string usage;
+  DeviceFactory factory;
+};
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+std::map<std::string, Kind>& registry() {
+  static std::map<std::string, Kind> r;
+  return r;
+}
+
+// Names and keys: letters, digits, '_', '-', '.', '/'; values may also hold ':' (MAC and IPv6
+// addresses).
+bool valid_token(std::string_view s, bool value = false) {
+  if (s.empty() || s.size() > 128) return false;
+  return std::all_of(s.begin(), s.end(), [value](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == '/' || (value && c == ':');
+  });
+}
+
+OpenedDevice open_tap(const DeviceSpec& spec, Clock&, const Config&) {
+  OpenedDevice out;
+  if (auto e = spec.check_options("mac"); !e.empty()) {
+    out.error = e;
+    return out;
+  }
+  TapOptions o;
+  o.ifname = spec.name;
+  o.mac = MacAddr{{0x02, 0x53, 0x48, 0x00, 0x00, 0x01}};
+  if (auto m = spec.option("mac")) {
+    auto mac = MacAddr::parse(*m);
+    if (!mac) {
+      out.error = "bad mac '" + *m + "'";
+      return out;
+    }
+    o.mac = *mac;
+  }
+  auto r = TapDevice::open(o);
+  if (!r.device) {
+    out.error = r.error;
+    return out;
+  }
+  out.device = std::move(r.device);
+  return out;
+}
+
+void register_builtin_kinds() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    registry().emplace("tap", Kind{"tap:IFNAME[,mac=MAC]  a Linux TAP interface (created if missing; needs CAP_NET_ADMIN)", open_tap});
+  });
+}
+
+}  // namespace
+
+std::optional<DeviceSpec> DeviceSpec::parse(std::string_view text, std::string& error) {
+  DeviceSpec spec;
+  spec.text = std::string(text);
+  if (text.empty()) {
+    error = "empty device; expected KIND[:NAME][,KEY=VALUE...], e.g. mlx5sim:cable=feed";
+    return std::nullopt;
+  }
+  size_t colon = text.find(':');
+  spec.kind = std::string(text.substr(0, colon));
+  if (!valid_token(spec.kind) || spec.kind.find('/') != std::string::npos) {
+    error = "bad device kind '" + spec.kind + "'; expected KIND[:NAME][,KEY=VALUE...]";
+    return std::nullopt;
+  }
+  if (colon == std::string_view::npos) return spec;
+  std::string_view rest = text.substr(colon + 1);
+  if (rest.empty()) {
+    error = "nothing after ':'; expected KIND[:NAME][,KEY=VALUE...]";
+    return std::nullopt;
+  }
+  while (true) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      if (!valid_token(item)) {
+        error = "bad name '" + std::string(item) + "' (letters, digits, '_', '-', '.', '/')";
+        return std::nullopt;
+      }
+      if (!spec.name.empty()) {
+        error = "two names ('" + spec.name + "' and '" + std::string(item) + "'); options are KEY=VALUE";
+        return std::nullopt;
+      }
+      spec.name = std::string(item);
+    } else {
+      std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
+      if (!valid_token(key) || !valid_token(value, true)) {
+        error = "bad option '" + std::string(item) + "'; expected KEY=VALUE";
+        return std::nullopt;
+      }
+      if (spec.option(key)) {
+        error = "option '" + std::string(key) + "' given twice";
+        return std::nullopt;
+      }
+      spec.options.emplace_back(std::string(key), std::string(value));
+    }
+    if (comma == std::string_view::npos) break;
+    rest = rest.substr(comma + 1);
+  }
+  return spec;
+}
+
+std::optional<std::string> DeviceSpec::option(std::string_view key) const {
+  for (const auto& [k, v] : options) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+std::string DeviceSpec::check_options(std::string_view known) const {
+  for (const auto& [k, v] : options) {
+    bool found = false;
+    std::string_view rest = known;
+    while (!found) {
+      size_t bar = rest.find('|');
+      if (rest.substr(0, bar) == k) found = true;
+      if (bar == std::string_view::npos) break;
+      rest = rest.substr(bar + 1);
+    }
+    if (!found) {
+      return "unknown option '" + k + "' for " + kind + (known.empty() ? " (it takes none)" : " (known: " + std::string(known) + ")");
+    }
+  }
+  return {};
+}
+
+void register_device_kind(const std::string& kind, const std::string& usage, DeviceFactory factory) {
+  std::lock_guard lock(registry_mutex());
+  register_builtin_kinds();
+  registry()[kind] = Kind{usage, std::move(factory)};
+}
+
+std::vector<std::pair<std::string, std::string>> device_kinds() {
+  std::lock_guard lock(registry_mutex());
+  register_builtin_kinds();
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [k, v] : registry()) out.emplace_back(k, v.usage);
+  return out;
+}
+
+OpenedDevice open_device(std::string_view spec_text, Clock& clock, const Config& config) {
+  OpenedDevice out;
+  const std::string prefix = "SHUNT_DEVICE=" + std::string(spec_text) + ": ";
+  std::string error;
+  auto spec = DeviceSpec::parse(spec_text, error);
+  if (!spec) {
+    out.error = prefix + error;
+    return out;
+  }
+  DeviceFactory factory;
+  {
+    std::lock_guard lock(registry_mutex());
+    register_builtin_kinds();
+    auto it = registry().find(spec->kind);
+    if (it == registry().end()) {
+      std::string kinds;
+      for (const auto& [k, v] : registry()) kinds += (kinds.empty() ? "" : ", ") + k;
+      out.error = prefix + "unknown device kind '" + spec->kind + "' (known: " + (kinds.empty() ? "none" : kinds) + ")";
+      return out;
+    }
+    factory = it->second.factory;
+  }
+  out = factory(*spec, clock, config);
+  if (!out.device && out.error.empty()) out.error = "could not open the device";
+  if (!out.device) out.error = prefix + out.error;
+  return out;
+}
+
+}  // namespace shunt
