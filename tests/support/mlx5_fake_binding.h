@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,7 @@ class FakeMlx5Binding final : public Mlx5Binding {
   bool recover_ok = true;
   std::optional<uint32_t> lkey = 0xabcd01;
   std::string register_error;
+  std::function<void(Mlx5Rings&)> tweak_rings;  // to hand the driver unusable rings
 
   DeviceInfo device_info;
   Mlx5QueueSizes asked;
@@ -100,6 +102,7 @@ class FakeMlx5Binding final : public Mlx5Binding {
     rings.send_cq = {scq_.get(), &scq_dbrec, sizes.send_cqes, 64, 7};
     rings.recv_cq = {rcq_.get(), &rcq_dbrec, sizes.recv_cqes, 64, 8};
     rings.bf_size = bf_size;
+    if (tweak_rings) tweak_rings(rings);
     out = rings;
     return {};
   }
