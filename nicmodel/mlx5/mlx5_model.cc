@@ -48,6 +48,14 @@
 //   unreported one (cq_max_count / cq_period of the CQ context); the CQ counts as always armed.
 //   Each event calls the completion handler and adds 1 to wait_fd(), an eventfd the user reads
 //   to drain (EFD_NONBLOCK).
+// - recover(): the SQ and RQ restart at 0 with every posted WQE and every pending event of the
+//   old incarnation dropped (the event heap is cleared). The CQs continue, as the binding
+//   contract says and as on hardware, where a QP reset leaves its CQs alone: producer index,
+//   owner phase and CQEs stay; a CQ that overflowed takes CQEs again.
+// - wqe_counter: a send CQE carries the WQE index of the completed WQE's control segment (the
+//   contract; libmlx5 reads it so); an error CQE carries the device's own consumer counter, which
+//   is where the bad WQE is even if its control segment is garbage. A receive CQE carries the
+//   16-bit count of RQ WQEs consumed.
 // - Wire: frames one behind the other at the port's rate (or link_bps), each occupying
 //   max(len, 60) + 24 bytes (preamble, FCS, inter-frame gap), as the harness's SimLink counts.
 #include "nicmodel/mlx5/mlx5_model.h"
