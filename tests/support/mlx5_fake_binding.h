@@ -32,7 +32,7 @@ inline AlignedBytes aligned_bytes(size_t n, uint8_t fill = 0) {
 
 // One send WQE as the NIC reads it.
 struct FakeSentWqe {
-  uint16_t index = 0;    // from opmod_idx_opcode
+  uint16_t index = 0;  // from opmod_idx_opcode
   uint8_t opcode = 0;
   uint32_t qpn = 0;
   uint32_t ds = 0;
@@ -107,7 +107,8 @@ class FakeMlx5Binding final : public Mlx5Binding {
     return {};
   }
 
-  std::optional<uint32_t> register_memory(const void* addr, size_t len, std::string& error) override {
+  std::optional<uint32_t> register_memory(const void* addr, size_t len,
+                                          std::string& error) override {
     if (!lkey) {
       error = register_error;
       return std::nullopt;
@@ -136,8 +137,12 @@ class FakeMlx5Binding final : public Mlx5Binding {
   uint32_t send_cq_ci() const { return be32toh(scq_dbrec); }
   uint32_t recv_cq_ci() const { return be32toh(rcq_dbrec); }
 
-  uint8_t* sq_wqebb(uint32_t i) const { return rings.sq.buf + size_t(i & (rings.sq.wqe_cnt - 1)) * 64; }
-  uint8_t* rq_wqe(uint32_t i) const { return rings.rq.buf + size_t(i & (rings.rq.wqe_cnt - 1)) * rings.rq.stride; }
+  uint8_t* sq_wqebb(uint32_t i) const {
+    return rings.sq.buf + size_t(i & (rings.sq.wqe_cnt - 1)) * 64;
+  }
+  uint8_t* rq_wqe(uint32_t i) const {
+    return rings.rq.buf + size_t(i & (rings.rq.wqe_cnt - 1)) * rings.rq.stride;
+  }
 
   // Reads the WQEs handed over by the send doorbell record since the last call.
   std::vector<FakeSentWqe> fetch_sends() {
@@ -155,7 +160,9 @@ class FakeMlx5Binding final : public Mlx5Binding {
   FakeSentWqe read_wqe(uint32_t at) const {
     FakeSentWqe w;
     const size_t ring_bytes = size_t(rings.sq.wqe_cnt) * 64;
-    auto byte_at = [&](size_t off) { return rings.sq.buf[(size_t(at & (rings.sq.wqe_cnt - 1)) * 64 + off) % ring_bytes]; };
+    auto byte_at = [&](size_t off) {
+      return rings.sq.buf[(size_t(at & (rings.sq.wqe_cnt - 1)) * 64 + off) % ring_bytes];
+    };
     auto read = [&](size_t off, void* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) static_cast<uint8_t*>(dst)[i] = byte_at(off + i);
     };
@@ -173,7 +180,8 @@ class FakeMlx5Binding final : public Mlx5Binding {
     read(16, &eth, sizeof(eth));
     w.cs_flags = eth.cs_flags;
     w.inline_hdr_sz = be16toh(eth.inline_hdr_sz);
-    w.frame.assign(eth.inline_hdr_start, eth.inline_hdr_start + std::min<size_t>(w.inline_hdr_sz, 18));
+    w.frame.assign(eth.inline_hdr_start,
+                   eth.inline_hdr_start + std::min<size_t>(w.inline_hdr_sz, 18));
     size_t off = 48;
     for (uint32_t unit = 3; unit < w.ds;) {
       uint32_t bc;
@@ -208,7 +216,8 @@ class FakeMlx5Binding final : public Mlx5Binding {
   }
 
   // Writes a CQE as the device does: every field, then op_own with the lap's owner bit.
-  static void write_cqe(const Mlx5Rings::CompletionQueue& cq, uint32_t& pi, const mlx5_cqe64& c, uint8_t opcode) {
+  static void write_cqe(const Mlx5Rings::CompletionQueue& cq, uint32_t& pi, const mlx5_cqe64& c,
+                        uint8_t opcode) {
     auto* slot = reinterpret_cast<mlx5_cqe64*>(cq.buf + size_t(pi & (cq.cqe_cnt - 1)) * 64);
     mlx5_cqe64 copy = c;
     copy.op_own = uint8_t((opcode << 4) | ((pi & cq.cqe_cnt) ? 1 : 0));
@@ -229,8 +238,8 @@ class FakeMlx5Binding final : public Mlx5Binding {
       if (w.signalled()) complete_send(w.index);
   }
 
-  static void write_err_cqe(const Mlx5Rings::CompletionQueue& cq, uint32_t& pi, uint8_t opcode, uint8_t syndrome,
-                            uint8_t vendor, uint16_t wqe_counter) {
+  static void write_err_cqe(const Mlx5Rings::CompletionQueue& cq, uint32_t& pi, uint8_t opcode,
+                            uint8_t syndrome, uint8_t vendor, uint16_t wqe_counter) {
     mlx5_cqe64 c{};
     auto* e = reinterpret_cast<mlx5_err_cqe*>(&c);
     e->syndrome = syndrome;
@@ -242,7 +251,8 @@ class FakeMlx5Binding final : public Mlx5Binding {
     write_err_cqe(rings.send_cq, scq_pi, MLX5_CQE_REQ_ERR, syndrome, vendor, wqe_counter);
   }
   void recv_error(uint8_t syndrome, uint8_t vendor = 0x44) {
-    write_err_cqe(rings.recv_cq, rcq_pi, MLX5_CQE_RESP_ERR, syndrome, vendor, uint16_t(rq_consumed));
+    write_err_cqe(rings.recv_cq, rcq_pi, MLX5_CQE_RESP_ERR, syndrome, vendor,
+                  uint16_t(rq_consumed));
   }
 
   // Receive buffers posted and not consumed, by the receive doorbell record.
@@ -250,7 +260,8 @@ class FakeMlx5Binding final : public Mlx5Binding {
 
   // Consumes the next posted RQ WQE, writes `frame` there and a receive CQE. False (and nothing
   // written) when no buffer is posted or the frame does not fit, as a NIC drops it.
-  bool deliver(const std::vector<uint8_t>& frame, uint8_t hds_ip_ext = 0, uint8_t l4_hdr_type_etc = 0) {
+  bool deliver(const std::vector<uint8_t>& frame, uint8_t hds_ip_ext = 0,
+               uint8_t l4_hdr_type_etc = 0) {
     if (rq_available() == 0) return false;
     const auto* seg = reinterpret_cast<const mlx5_wqe_data_seg*>(rq_wqe(rq_consumed));
     const uint32_t room = be32toh(seg->byte_count);

@@ -61,7 +61,8 @@ struct Rig {
   std::unique_ptr<Mlx5Driver> drv;
   Mlx5DriverOptions options;
 
-  explicit Rig(size_t buffers = 256, Mlx5DriverOptions o = small_options()) : pool(buffers), options(o) {}
+  explicit Rig(size_t buffers = 256, Mlx5DriverOptions o = small_options())
+      : pool(buffers), options(o) {}
   // Opens the driver (after the test has set up `nic`) and attaches the pool.
   Mlx5Driver& start() {
     drv = std::make_unique<Mlx5Driver>(nic, options);
@@ -69,7 +70,9 @@ struct Rig {
     return *drv;
   }
   uint64_t count(const char* name) const { return drv->counters().get(name); }
-  size_t send(std::vector<PacketPtr>& frames) { return drv->tx_burst(frames.data(), frames.size()); }
+  size_t send(std::vector<PacketPtr>& frames) {
+    return drv->tx_burst(frames.data(), frames.size());
+  }
   size_t send_one(PacketPtr p) { return drv->tx_burst(&p, 1); }
   std::vector<PacketPtr> receive(size_t max = 64) {
     std::vector<PacketPtr> out(max);
@@ -113,7 +116,8 @@ BOOST_AUTO_TEST_CASE(opens_power_of_two_queues_and_attach_posts_the_receive_queu
     BOOST_TEST((addr >= mem && addr + PacketBuf::kCapacity <= mem + rig.pool.memory_size()));
   }
   // Every CQE starts invalid, as libmlx5 creates a CQ.
-  for (uint32_t i = 0; i < 128; ++i) BOOST_TEST_REQUIRE(rig.nic.rings.send_cq.buf[i * 64 + 63] == (MLX5_CQE_INVALID << 4));
+  for (uint32_t i = 0; i < 128; ++i)
+    BOOST_TEST_REQUIRE(rig.nic.rings.send_cq.buf[i * 64 + 63] == (MLX5_CQE_INVALID << 4));
   BOOST_TEST(drv.info().name == "fake-mlx5");
   BOOST_TEST(drv.info().rx_checksum);
   BOOST_TEST(drv.info().tx_checksum);
@@ -161,7 +165,9 @@ BOOST_AUTO_TEST_CASE(registration_failure_and_unusable_rings_are_reported) {
     rig.nic.register_error = "ibv_reg_mr: Cannot allocate memory";
     Mlx5Driver& drv = rig.start();
     BOOST_TEST(!drv.ok());
-    BOOST_TEST(drv.error() == "mlx5: cannot register the packet buffer pool for DMA: ibv_reg_mr: Cannot allocate memory");
+    BOOST_TEST(
+        drv.error() ==
+        "mlx5: cannot register the packet buffer pool for DMA: ibv_reg_mr: Cannot allocate memory");
     BOOST_TEST(rig.pool.available() == 32u);
   }
   {
@@ -169,7 +175,8 @@ BOOST_AUTO_TEST_CASE(registration_failure_and_unusable_rings_are_reported) {
     rig.nic.tweak_rings = [](Mlx5Rings& r) { r.recv_cq.cqe_size = 128; };
     Mlx5Driver& drv = rig.start();
     BOOST_TEST(!drv.ok());
-    BOOST_TEST(drv.error() == "mlx5: the binding's rings are unusable: receive CQE size 128 (need 64)");
+    BOOST_TEST(drv.error() ==
+               "mlx5: the binding's rings are unusable: receive CQE size 128 (need 64)");
     BOOST_TEST(drv.error().find('\n') == std::string::npos);
   }
   {
@@ -179,7 +186,8 @@ BOOST_AUTO_TEST_CASE(registration_failure_and_unusable_rings_are_reported) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(moderation_signals_every_nth_wqe_and_a_completion_frees_exactly_up_to_its_wqe_counter) {
+BOOST_AUTO_TEST_CASE(
+    moderation_signals_every_nth_wqe_and_a_completion_frees_exactly_up_to_its_wqe_counter) {
   Rig rig;
   Mlx5Driver& drv = rig.start();
   std::vector<Bytes> sent;
@@ -268,7 +276,8 @@ BOOST_AUTO_TEST_CASE(inline_frames_go_back_to_the_pool_at_once) {
   Rig rig;
   Mlx5Driver& drv = rig.start();
   std::vector<PacketPtr> frames;
-  for (int i = 0; i < 5; ++i) frames.push_back(make_frame(rig.pool, pattern(60 + i * 30, uint8_t(i))));
+  for (int i = 0; i < 5; ++i)
+    frames.push_back(make_frame(rig.pool, pattern(60 + i * 30, uint8_t(i))));
   BOOST_TEST(rig.send(frames) == 5u);
   BOOST_TEST(rig.pool.available() == 256u - 16u);
   BOOST_TEST(drv.tx_outstanding() == 5u);
@@ -336,7 +345,8 @@ BOOST_AUTO_TEST_CASE(checksum_offload_flags_go_out_in_cs_flags_and_come_back_fro
   Rig rig;
   rig.start();
   std::vector<PacketPtr> frames;
-  frames.push_back(make_frame(rig.pool, pattern(100, 1), PacketBuf::kTxIpv4Checksum | PacketBuf::kTxL4Checksum));
+  frames.push_back(
+      make_frame(rig.pool, pattern(100, 1), PacketBuf::kTxIpv4Checksum | PacketBuf::kTxL4Checksum));
   frames.push_back(make_frame(rig.pool, pattern(1000, 1), PacketBuf::kTxL4Checksum));
   frames.push_back(make_frame(rig.pool, pattern(1000, 1), 0));
   rig.send(frames);
@@ -347,9 +357,12 @@ BOOST_AUTO_TEST_CASE(checksum_offload_flags_go_out_in_cs_flags_and_come_back_fro
   BOOST_TEST(wqes[2].cs_flags == 0);
 
   const uint8_t ok = MLX5_CQE_L3_OK | MLX5_CQE_L4_OK;
-  rig.nic.deliver(pattern(80, 1), ok, uint8_t((kMlx5CqeL4HdrTypeUdp << 4) | (MLX5_CQE_L3_HDR_TYPE_IPV4 << 2)));
-  rig.nic.deliver(pattern(80, 2), ok, uint8_t((kMlx5CqeL4HdrTypeTcp << 4) | (MLX5_CQE_L3_HDR_TYPE_IPV6 << 2)));
-  rig.nic.deliver(pattern(80, 3), MLX5_CQE_L3_OK, uint8_t((kMlx5CqeL4HdrTypeTcp << 4) | (MLX5_CQE_L3_HDR_TYPE_IPV4 << 2)));
+  rig.nic.deliver(pattern(80, 1), ok,
+                  uint8_t((kMlx5CqeL4HdrTypeUdp << 4) | (MLX5_CQE_L3_HDR_TYPE_IPV4 << 2)));
+  rig.nic.deliver(pattern(80, 2), ok,
+                  uint8_t((kMlx5CqeL4HdrTypeTcp << 4) | (MLX5_CQE_L3_HDR_TYPE_IPV6 << 2)));
+  rig.nic.deliver(pattern(80, 3), MLX5_CQE_L3_OK,
+                  uint8_t((kMlx5CqeL4HdrTypeTcp << 4) | (MLX5_CQE_L3_HDR_TYPE_IPV4 << 2)));
   rig.nic.deliver(pattern(80, 4), 0, 0);
   auto got = rig.receive();
   BOOST_TEST_REQUIRE(got.size() == 4u);

@@ -37,27 +37,35 @@ Mlx5Registered registered(const BufferPool& pool) {
   return r;
 }
 
-std::vector<uint8_t> be32(uint32_t v) { return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)}; }
+std::vector<uint8_t> be32(uint32_t v) {
+  return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+}
 std::vector<uint8_t> be64(uint64_t v) {
   auto hi = be32(uint32_t(v >> 32)), lo = be32(uint32_t(v));
   hi.insert(hi.end(), lo.begin(), lo.end());
   return hi;
 }
-void append(std::vector<uint8_t>& v, const std::vector<uint8_t>& more) { v.insert(v.end(), more.begin(), more.end()); }
+void append(std::vector<uint8_t>& v, const std::vector<uint8_t>& more) {
+  v.insert(v.end(), more.begin(), more.end());
+}
 
 // The 48 bytes of control + Ethernet segment we expect.
-std::vector<uint8_t> expected_head(uint16_t index, uint32_t ds, uint8_t fm_ce_se, uint8_t cs_flags, const uint8_t* first18) {
+std::vector<uint8_t> expected_head(uint16_t index, uint32_t ds, uint8_t fm_ce_se, uint8_t cs_flags,
+                                   const uint8_t* first18) {
   std::vector<uint8_t> v;
-  append(v, {0x00, uint8_t(index >> 8), uint8_t(index), MLX5_OPCODE_SEND});  // opmod 0, wqe index, opcode
-  append(v, be32((kQpn << 8) | ds));                                         // qpn_ds
-  append(v, {0x00, 0x00, 0x00, fm_ce_se});                                   // signature, stream id, fm_ce_se
-  append(v, {0, 0, 0, 0});                                                   // imm
-  append(v, {0, 0, 0, 0, cs_flags, 0, 0, 0, 0, 0, 0, 0, 0x00, 18});          // rsvd0, cs_flags, rsvd1, mss, rsvd2, inline_hdr_sz
-  v.insert(v.end(), first18, first18 + 18);                                  // inline_hdr_start + inline_hdr
+  append(v, {0x00, uint8_t(index >> 8), uint8_t(index),
+             MLX5_OPCODE_SEND});            // opmod 0, wqe index, opcode
+  append(v, be32((kQpn << 8) | ds));        // qpn_ds
+  append(v, {0x00, 0x00, 0x00, fm_ce_se});  // signature, stream id, fm_ce_se
+  append(v, {0, 0, 0, 0});                  // imm
+  append(v, {0, 0, 0, 0, cs_flags, 0, 0, 0, 0, 0, 0, 0, 0x00,
+             18});                           // rsvd0, cs_flags, rsvd1, mss, rsvd2, inline_hdr_sz
+  v.insert(v.end(), first18, first18 + 18);  // inline_hdr_start + inline_hdr
   return v;
 }
 
-std::vector<uint8_t> ring_bytes(const uint8_t* ring, uint32_t wqe_cnt, uint32_t first_wqebb, size_t n) {
+std::vector<uint8_t> ring_bytes(const uint8_t* ring, uint32_t wqe_cnt, uint32_t first_wqebb,
+                                size_t n) {
   std::vector<uint8_t> v(n);
   const size_t total = size_t(wqe_cnt) * 64;
   for (size_t i = 0; i < n; ++i) v[i] = ring[(size_t(first_wqebb) * 64 + i) % total];
@@ -92,7 +100,8 @@ BOOST_AUTO_TEST_CASE(inline_frame_is_ctrl_eth_and_padded_inline_segment) {
   BOOST_TEST(plan.wqebbs == 2u);
 
   auto ring = aligned_bytes(8 * 64, 0xee);
-  auto* ctrl = mlx5_write_send_wqe(ring.get(), 8, 0x10005, kQpn, plan, *f, kLkey, MLX5_WQE_CTRL_CQ_UPDATE);
+  auto* ctrl =
+      mlx5_write_send_wqe(ring.get(), 8, 0x10005, kQpn, plan, *f, kLkey, MLX5_WQE_CTRL_CQ_UPDATE);
   BOOST_TEST(reinterpret_cast<uint8_t*>(ctrl) == ring.get() + 5 * 64);
 
   std::vector<uint8_t> want = expected_head(0x0005, 6, 0x08, 0xc0, f->data());
@@ -101,7 +110,8 @@ BOOST_AUTO_TEST_CASE(inline_frame_is_ctrl_eth_and_padded_inline_segment) {
   append(want, {0, 0});  // 4 + 42 = 46 bytes padded to 48
   BOOST_TEST(want.size() == 96u);
   const auto got = ring_bytes(ring.get(), 8, 5, 128);
-  BOOST_TEST(std::vector<uint8_t>(got.begin(), got.begin() + 96) == want, boost::test_tools::per_element());
+  BOOST_TEST(std::vector<uint8_t>(got.begin(), got.begin() + 96) == want,
+             boost::test_tools::per_element());
   // Past ds * 16 the WQEBB is left alone; other WQEBBs are untouched.
   for (size_t i = 96; i < 128; ++i) BOOST_TEST(got[i] == 0xee);
   for (size_t i = 0; i < 5 * 64; ++i) BOOST_TEST_REQUIRE(ring[i] == 0xee);
@@ -111,7 +121,8 @@ BOOST_AUTO_TEST_CASE(checksum_flags_map_to_cs_flags) {
   BOOST_TEST(mlx5_cs_flags(0) == 0);
   BOOST_TEST(mlx5_cs_flags(PacketBuf::kTxIpv4Checksum) == MLX5_ETH_WQE_L3_CSUM);
   BOOST_TEST(mlx5_cs_flags(PacketBuf::kTxL4Checksum) == MLX5_ETH_WQE_L4_CSUM);
-  BOOST_TEST(mlx5_cs_flags(PacketBuf::kTxChecksumMask) == (MLX5_ETH_WQE_L3_CSUM | MLX5_ETH_WQE_L4_CSUM));
+  BOOST_TEST(mlx5_cs_flags(PacketBuf::kTxChecksumMask) ==
+             (MLX5_ETH_WQE_L3_CSUM | MLX5_ETH_WQE_L4_CSUM));
 }
 
 BOOST_AUTO_TEST_CASE(frame_of_exactly_the_inline_header_has_no_inline_segment) {
@@ -124,8 +135,9 @@ BOOST_AUTO_TEST_CASE(frame_of_exactly_the_inline_header_has_no_inline_segment) {
   auto ring = aligned_bytes(4 * 64, 0xee);
   mlx5_write_send_wqe(ring.get(), 4, 0, kQpn, plan, *f, kLkey, 0);
   const auto got = ring_bytes(ring.get(), 4, 0, 64);
-  BOOST_TEST(std::vector<uint8_t>(got.begin(), got.begin() + 48) == expected_head(0, 3, 0, 0, f->data()),
-             boost::test_tools::per_element());
+  BOOST_TEST(
+      std::vector<uint8_t>(got.begin(), got.begin() + 48) == expected_head(0, 3, 0, 0, f->data()),
+      boost::test_tools::per_element());
   for (size_t i = 48; i < 64; ++i) BOOST_TEST(got[i] == 0xee);
 }
 
@@ -269,7 +281,8 @@ BOOST_AUTO_TEST_CASE(plan_rejects_runts_long_chains_and_unregistered_buffers) {
     prev->chain = b;
     prev = b;
   }
-  BOOST_TEST(mlx5_plan_send(*head, 204, 204, reg).verdict == Mlx5SendPlan::Verdict::kTooManySegments);
+  BOOST_TEST(mlx5_plan_send(*head, 204, 204, reg).verdict ==
+             Mlx5SendPlan::Verdict::kTooManySegments);
   PacketPtr drop_last(head->chain);  // 60 buffers after removing one: 60 segments fit
   head->chain = drop_last->chain;
   drop_last->chain = nullptr;
@@ -285,7 +298,8 @@ BOOST_AUTO_TEST_CASE(plan_rejects_runts_long_chains_and_unregistered_buffers) {
   BOOST_TEST(s.verdict == Mlx5SendPlan::Verdict::kOk);
   BOOST_TEST(s.all_inline);
   BOOST_TEST(mlx5_plan_send(*big, 204, 400, reg).verdict == Mlx5SendPlan::Verdict::kUnregistered);
-  BOOST_TEST(mlx5_plan_send(*big, 204, 400, Mlx5Registered{}).verdict == Mlx5SendPlan::Verdict::kUnregistered);
+  BOOST_TEST(mlx5_plan_send(*big, 204, 400, Mlx5Registered{}).verdict ==
+             Mlx5SendPlan::Verdict::kUnregistered);
 }
 
 // --- CQEs --------------------------------------------------------------------------------------
@@ -354,13 +368,18 @@ BOOST_AUTO_TEST_CASE(receive_checksum_flags_only_for_ipv4_and_tcp_udp) {
   BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeTcp) == (l3ok | l4ok));
   BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeUdp) == (l3ok | l4ok));
   BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeTcpAck) == (l3ok | l4ok));
-  BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeNone) == l3ok);  // ICMP, fragments
-  BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_IPV6, kMlx5CqeL4HdrTypeUdp) == l4ok);   // no IPv6 header checksum
-  BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_NONE, kMlx5CqeL4HdrTypeUdp) == 0u);     // ARP and the like
-  BOOST_TEST(flags(MLX5_CQE_L3_OK, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeTcp) == l3ok);  // bad L4 checksum
+  BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeNone) ==
+             l3ok);  // ICMP, fragments
+  BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_IPV6, kMlx5CqeL4HdrTypeUdp) ==
+             l4ok);  // no IPv6 header checksum
+  BOOST_TEST(flags(both, MLX5_CQE_L3_HDR_TYPE_NONE, kMlx5CqeL4HdrTypeUdp) ==
+             0u);  // ARP and the like
+  BOOST_TEST(flags(MLX5_CQE_L3_OK, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeTcp) ==
+             l3ok);  // bad L4 checksum
   BOOST_TEST(flags(MLX5_CQE_L4_OK, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeTcp) == l4ok);
   BOOST_TEST(flags(0, MLX5_CQE_L3_HDR_TYPE_IPV4, kMlx5CqeL4HdrTypeTcp) == 0u);
-  BOOST_TEST(flags(both | MLX5_CQE_L2_OK, MLX5_CQE_L3_HDR_TYPE_IPV4, 7) == l3ok);  // unknown L4 type
+  BOOST_TEST(flags(both | MLX5_CQE_L2_OK, MLX5_CQE_L3_HDR_TYPE_IPV4, 7) ==
+             l3ok);  // unknown L4 type
 }
 
 BOOST_AUTO_TEST_CASE(error_cqe_fields_and_syndrome_names) {

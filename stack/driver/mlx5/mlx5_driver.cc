@@ -77,7 +77,8 @@ Mlx5Driver::Mlx5Driver(Mlx5Binding& binding, const Mlx5DriverOptions& options)
   sizes.rq_wqes = round_up_pow2(std::max<uint32_t>(sizes.rq_wqes, 1));
   sizes.send_cqes = round_up_pow2(std::max(sizes.send_cqes, sizes.sq_wqebbs));
   sizes.recv_cqes = round_up_pow2(std::max(sizes.recv_cqes, sizes.rq_wqes));
-  sizes.max_inline = std::min(std::max(sizes.max_inline, options.inline_threshold), kMlx5MaxInlineFrame);
+  sizes.max_inline =
+      std::min(std::max(sizes.max_inline, options.inline_threshold), kMlx5MaxInlineFrame);
   options_.sizes = sizes;
   max_inline_ = sizes.max_inline;
   inline_threshold_ = std::min(options.inline_threshold, max_inline_);
@@ -128,24 +129,29 @@ std::string Mlx5Driver::check_rings() const {
   if (!r.sq.buf || !is_pow2(r.sq.wqe_cnt) || r.sq.wqe_cnt < kMinSqWqebbs || r.sq.wqe_cnt > kMaxRing)
     return "send queue of " + std::to_string(r.sq.wqe_cnt) + " WQEBBs (need a power of two from " +
            std::to_string(kMinSqWqebbs) + " to 65536)";
-  if (r.sq.stride != MLX5_SEND_WQE_BB) return "send queue stride " + std::to_string(r.sq.stride) + " (need 64)";
+  if (r.sq.stride != MLX5_SEND_WQE_BB)
+    return "send queue stride " + std::to_string(r.sq.stride) + " (need 64)";
   if (!r.rq.buf || !is_pow2(r.rq.wqe_cnt) || r.rq.wqe_cnt > kMaxRing)
-    return "receive queue of " + std::to_string(r.rq.wqe_cnt) + " WQEs (need a power of two up to 65536)";
+    return "receive queue of " + std::to_string(r.rq.wqe_cnt) +
+           " WQEs (need a power of two up to 65536)";
   if (r.rq.stride < sizeof(mlx5_wqe_data_seg) || r.rq.stride % sizeof(mlx5_wqe_data_seg))
     return "receive queue stride " + std::to_string(r.rq.stride) + " (need a multiple of 16)";
   const Mlx5Rings::CompletionQueue* cqs[] = {&r.send_cq, &r.recv_cq};
   for (const auto* cq : cqs) {
     const char* which = cq == &r.send_cq ? "send" : "receive";
     if (!cq->buf || !cq->dbrec || !is_pow2(cq->cqe_cnt))
-      return std::string(which) + " CQ of " + std::to_string(cq->cqe_cnt) + " CQEs (need a power of two)";
+      return std::string(which) + " CQ of " + std::to_string(cq->cqe_cnt) +
+             " CQEs (need a power of two)";
     if (cq->cqe_size != sizeof(mlx5_cqe64))
       return std::string(which) + " CQE size " + std::to_string(cq->cqe_size) + " (need 64)";
   }
   // At most one CQE per WQE is ever outstanding: the CQs must hold one per WQE.
   if (r.send_cq.cqe_cnt < r.sq.wqe_cnt)
-    return "send CQ of " + std::to_string(r.send_cq.cqe_cnt) + " CQEs for " + std::to_string(r.sq.wqe_cnt) + " WQEBBs";
+    return "send CQ of " + std::to_string(r.send_cq.cqe_cnt) + " CQEs for " +
+           std::to_string(r.sq.wqe_cnt) + " WQEBBs";
   if (r.recv_cq.cqe_cnt < r.rq.wqe_cnt)
-    return "receive CQ of " + std::to_string(r.recv_cq.cqe_cnt) + " CQEs for " + std::to_string(r.rq.wqe_cnt) + " WQEs";
+    return "receive CQ of " + std::to_string(r.recv_cq.cqe_cnt) + " CQEs for " +
+           std::to_string(r.rq.wqe_cnt) + " WQEs";
   return {};
 }
 
@@ -171,7 +177,8 @@ void Mlx5Driver::attach(BufferPool& pool) {
   std::string err;
   std::optional<uint32_t> lkey = binding_.register_memory(pool.memory(), pool.memory_size(), err);
   if (!lkey) {
-    fail("mlx5: cannot register the packet buffer pool for DMA: " + (err.empty() ? std::string("no reason given") : err));
+    fail("mlx5: cannot register the packet buffer pool for DMA: " +
+         (err.empty() ? std::string("no reason given") : err));
     return;
   }
   registered_.begin = reinterpret_cast<uintptr_t>(pool.memory());
@@ -189,7 +196,8 @@ void Mlx5Driver::post_rx(PacketBuf* b) {
   const uint32_t idx = rq_pi_ & rq_mask_;
   rx_slots_[idx] = b;
   auto* seg = reinterpret_cast<mlx5_wqe_data_seg*>(rq_buf_ + size_t(idx) * rq_stride_);
-  mlx5dv_set_data_seg(seg, uint32_t(b->tailroom()), registered_.lkey, reinterpret_cast<uintptr_t>(b->data()));
+  mlx5dv_set_data_seg(seg, uint32_t(b->tailroom()), registered_.lkey,
+                      reinterpret_cast<uintptr_t>(b->data()));
   if (rq_stride_ > sizeof(mlx5_wqe_data_seg)) {
     // libmlx5 mlx5_post_recv: a WQE with fewer segments than its stride ends with an invalid one.
     seg[1].byte_count = 0;
@@ -331,9 +339,15 @@ size_t Mlx5Driver::tx_burst(PacketPtr* frames, size_t n) {
     const Mlx5SendPlan plan = mlx5_plan_send(*f, inline_threshold_, max_inline_, registered_);
     if (plan.verdict != Mlx5SendPlan::Verdict::kOk) [[unlikely]] {
       switch (plan.verdict) {
-        case Mlx5SendPlan::Verdict::kRunt: ++tx_drop_runt_; break;
-        case Mlx5SendPlan::Verdict::kTooManySegments: ++tx_drop_too_many_segments_; break;
-        default: ++tx_drop_unregistered_; break;
+        case Mlx5SendPlan::Verdict::kRunt:
+          ++tx_drop_runt_;
+          break;
+        case Mlx5SendPlan::Verdict::kTooManySegments:
+          ++tx_drop_too_many_segments_;
+          break;
+        default:
+          ++tx_drop_unregistered_;
+          break;
       }
       continue;
     }
@@ -360,7 +374,8 @@ size_t Mlx5Driver::tx_burst(PacketPtr* frames, size_t n) {
       fm_ce_se = MLX5_WQE_CTRL_CQ_UPDATE;
       since_signal_ = 0;
     }
-    last = mlx5_write_send_wqe(sq_buf_, sq_size_, sq_pi_, rings_.qpn, plan, *f, registered_.lkey, fm_ce_se);
+    last = mlx5_write_send_wqe(sq_buf_, sq_size_, sq_pi_, rings_.qpn, plan, *f, registered_.lkey,
+                               fm_ce_se);
     TxSlot& slot = tx_slots_[sq_pi_ & sq_mask_];
     slot.wqebbs = plan.wqebbs;
     if (plan.all_inline) {
@@ -381,7 +396,8 @@ size_t Mlx5Driver::tx_burst(PacketPtr* frames, size_t n) {
   if (burst_wqes) {
     size_t bf_bytes = 0;
     const size_t wqe_bytes = size_t(last_wqebbs) * MLX5_SEND_WQE_BB;
-    if (options_.blueflame && burst_wqes == 1 && !last_wraps && wqe_bytes <= rings_.bf_size) bf_bytes = wqe_bytes;
+    if (options_.blueflame && burst_wqes == 1 && !last_wraps && wqe_bytes <= rings_.bf_size)
+      bf_bytes = wqe_bytes;
     ring_tx_doorbell(last, bf_bytes);
   }
   return sent;
@@ -448,16 +464,32 @@ void Mlx5Driver::on_error_cqe(const uint8_t* cqe, const char* queue) {
   const uint8_t vendor = e->vendor_err_synd;
   const unsigned wqe_counter = be16toh(e->wqe_counter);
   switch (syndrome) {
-    case MLX5_CQE_SYNDROME_LOCAL_LENGTH_ERR: ++err_local_length_; break;
-    case MLX5_CQE_SYNDROME_LOCAL_QP_OP_ERR: ++err_local_qp_op_; break;
-    case MLX5_CQE_SYNDROME_LOCAL_PROT_ERR: ++err_local_prot_; break;
-    case MLX5_CQE_SYNDROME_WR_FLUSH_ERR: ++err_wr_flush_; break;
-    case MLX5_CQE_SYNDROME_LOCAL_ACCESS_ERR: ++err_local_access_; break;
-    case MLX5_CQE_SYNDROME_BAD_RESP_ERR: ++err_bad_resp_; break;
-    default: ++err_other_; break;
+    case MLX5_CQE_SYNDROME_LOCAL_LENGTH_ERR:
+      ++err_local_length_;
+      break;
+    case MLX5_CQE_SYNDROME_LOCAL_QP_OP_ERR:
+      ++err_local_qp_op_;
+      break;
+    case MLX5_CQE_SYNDROME_LOCAL_PROT_ERR:
+      ++err_local_prot_;
+      break;
+    case MLX5_CQE_SYNDROME_WR_FLUSH_ERR:
+      ++err_wr_flush_;
+      break;
+    case MLX5_CQE_SYNDROME_LOCAL_ACCESS_ERR:
+      ++err_local_access_;
+      break;
+    case MLX5_CQE_SYNDROME_BAD_RESP_ERR:
+      ++err_bad_resp_;
+      break;
+    default:
+      ++err_other_;
+      break;
   }
-  SHUNT_WARN("mlx5: %s completion error: syndrome 0x%02x (%s), vendor syndrome 0x%02x, wqe_counter %u; recovering the queue pair",
-             queue, syndrome, mlx5_syndrome_name(syndrome), vendor, wqe_counter);
+  SHUNT_WARN(
+      "mlx5: %s completion error: syndrome 0x%02x (%s), vendor syndrome 0x%02x, wqe_counter %u; "
+      "recovering the queue pair",
+      queue, syndrome, mlx5_syndrome_name(syndrome), vendor, wqe_counter);
   recover();
 }
 
@@ -485,7 +517,8 @@ void Mlx5Driver::recover() {
 
 void Mlx5Driver::drain_cq(Cq& cq) {
   uint32_t ci = cq.ci;
-  for (uint32_t budget = cq.cnt; budget && mlx5_cqe_ready(cq.buf, cq.cnt, ci) != 0xff; --budget) ++ci;
+  for (uint32_t budget = cq.cnt; budget && mlx5_cqe_ready(cq.buf, cq.cnt, ci) != 0xff; --budget)
+    ++ci;
   if (ci != cq.ci) {
     cq.ci = ci;
     update_ci(cq);

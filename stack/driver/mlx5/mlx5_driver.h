@@ -10,6 +10,17 @@
 // by syndrome and logged, and the queue pair is recovered (binding.recover()), its buffers freed
 // and the RQ posted again.
 //
+// Frames whose buffers lie outside the registered pool (or sent before attach()) go inline
+// when they fit the inline limit, else they are dropped: the NIC never gets an unregistered
+// address. Send completions are reaped in both tx_burst() and rx_burst().
+//
+// Counters ("mlx5."): tx.frames, tx.bytes, tx.inline, tx.doorbells, tx.blueflame,
+// tx.completions, tx.flushed (sends lost to a recovery), tx.bad_wqe_counter, tx.bad_opcode,
+// tx.drop.{not_ready, sq_full, runt, too_many_segments, unregistered}; rx.frames, rx.bytes,
+// rx.no_buffer (a buffer the pool could not replace), rx.drop.{oversize, runt, bad_wqe_counter,
+// bad_opcode}; err.{local_length, local_qp_op, local_prot, wr_flush, local_access, bad_resp,
+// other}; recoveries, recover_failed.
+//
 // Hot path: no allocation, no division, no virtual call per packet (the doorbell is one per
 // burst). The buffer pool must outlive the driver; the binding must outlive it too.
 #pragma once
@@ -27,7 +38,7 @@
 namespace shunt {
 
 struct Mlx5DriverOptions {
-  Mlx5QueueSizes sizes;             // from SHUNT_MLX5_SQ_SIZE / RQ_SIZE (powers of two), CQs to match
+  Mlx5QueueSizes sizes;  // from SHUNT_MLX5_SQ_SIZE / RQ_SIZE (powers of two), CQs to match
   uint32_t inline_threshold = 204;  // SHUNT_MLX5_INLINE
   uint32_t signal_every = 16;       // SHUNT_MLX5_TX_SIGNAL_EVERY
   bool blueflame = false;           // SHUNT_MLX5_BLUEFLAME

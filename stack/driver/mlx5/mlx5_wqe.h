@@ -32,7 +32,8 @@ inline constexpr uint32_t kMlx5SegSize = 16;
 inline constexpr uint32_t kMlx5HeaderDs = 3;
 // The most frame bytes one WQE can carry inline: the 18 in the Ethernet segment plus what the
 // rest of 63 units hold after the inline segment's 4-byte byte_count.
-inline constexpr uint32_t kMlx5MaxInlineFrame = kMlx5InlineHeaderSize + (kMlx5MaxDs - kMlx5HeaderDs) * kMlx5SegSize - 4;
+inline constexpr uint32_t kMlx5MaxInlineFrame =
+    kMlx5InlineHeaderSize + (kMlx5MaxDs - kMlx5HeaderDs) * kMlx5SegSize - 4;
 // Data segments one WQE can carry.
 inline constexpr uint32_t kMlx5MaxDataSegs = kMlx5MaxDs - kMlx5HeaderDs;
 
@@ -59,7 +60,8 @@ static_assert(offsetof(mlx5_wqe_eth_seg, mss) == 6);
 static_assert(offsetof(mlx5_wqe_eth_seg, inline_hdr_sz) == 12);
 static_assert(offsetof(mlx5_wqe_eth_seg, inline_hdr_start) == 14);
 static_assert(offsetof(mlx5_wqe_eth_seg, inline_hdr) == 16);
-static_assert(sizeof(mlx5_wqe_eth_seg::inline_hdr_start) + sizeof(mlx5_wqe_eth_seg::inline_hdr) == kMlx5InlineHeaderSize);
+static_assert(sizeof(mlx5_wqe_eth_seg::inline_hdr_start) + sizeof(mlx5_wqe_eth_seg::inline_hdr) ==
+              kMlx5InlineHeaderSize);
 static_assert(sizeof(mlx5_wqe_data_seg) == 16);
 static_assert(sizeof(mlx5_wqe_inl_data_seg) == 4);
 static_assert(sizeof(mlx5_cqe64) == 64);
@@ -104,8 +106,8 @@ struct Mlx5SendPlan {
 // Decides the layout: inline when the frame is at most `inline_threshold` bytes, otherwise a
 // data segment per buffer (after the 18 inline header bytes); a frame with a buffer outside
 // `reg` goes inline if it is at most `max_inline` bytes, otherwise it cannot be sent.
-inline Mlx5SendPlan mlx5_plan_send(const PacketBuf& frame, uint32_t inline_threshold, uint32_t max_inline,
-                                   const Mlx5Registered& reg) {
+inline Mlx5SendPlan mlx5_plan_send(const PacketBuf& frame, uint32_t inline_threshold,
+                                   uint32_t max_inline, const Mlx5Registered& reg) {
   Mlx5SendPlan p;
   uint32_t total = 0;
   uint32_t segs = 0;  // buffers holding bytes past the inline header
@@ -204,12 +206,14 @@ inline uint8_t mlx5_cs_flags(uint32_t tx_flags) {
 // Writes the send WQE `plan` describes at WQE index `pi` of the ring (sq_buf, wqe_cnt a power of
 // two) and returns its control segment. fm_ce_se: MLX5_WQE_CTRL_CQ_UPDATE to ask for a CQE.
 // Bytes of the last WQEBB past ds * 16 are left as they are (the device reads ds units).
-inline mlx5_wqe_ctrl_seg* mlx5_write_send_wqe(uint8_t* sq_buf, uint32_t wqe_cnt, uint32_t pi, uint32_t qpn,
-                                              const Mlx5SendPlan& plan, const PacketBuf& frame, uint32_t lkey,
+inline mlx5_wqe_ctrl_seg* mlx5_write_send_wqe(uint8_t* sq_buf, uint32_t wqe_cnt, uint32_t pi,
+                                              uint32_t qpn, const Mlx5SendPlan& plan,
+                                              const PacketBuf& frame, uint32_t lkey,
                                               uint8_t fm_ce_se) {
   uint8_t* wqe = sq_buf + size_t(pi & (wqe_cnt - 1)) * MLX5_SEND_WQE_BB;
   auto* ctrl = reinterpret_cast<mlx5_wqe_ctrl_seg*>(wqe);
-  mlx5dv_set_ctrl_seg(ctrl, uint16_t(pi), MLX5_OPCODE_SEND, 0, qpn, fm_ce_se, uint8_t(plan.ds), 0, 0);
+  mlx5dv_set_ctrl_seg(ctrl, uint16_t(pi), MLX5_OPCODE_SEND, 0, qpn, fm_ce_se, uint8_t(plan.ds), 0,
+                      0);
   ctrl->dci_stream_channel_id = 0;
 
   // The Ethernet segment sits in the first WQEBB with the control segment: never wraps.
@@ -224,7 +228,8 @@ inline mlx5_wqe_ctrl_seg* mlx5_write_send_wqe(uint8_t* sq_buf, uint32_t wqe_cnt,
     std::memcpy(eth->inline_hdr_start, frame.data(), kMlx5InlineHeaderSize);
   } else {
     // The header is spread over several buffers (rare): gather it.
-    Mlx5RingWriter hw{eth->inline_hdr_start, eth->inline_hdr_start, eth->inline_hdr_start + kMlx5InlineHeaderSize};
+    Mlx5RingWriter hw{eth->inline_hdr_start, eth->inline_hdr_start,
+                      eth->inline_hdr_start + kMlx5InlineHeaderSize};
     mlx5_copy_chain(hw, frame, 0, kMlx5InlineHeaderSize);
   }
 
@@ -251,7 +256,8 @@ inline mlx5_wqe_ctrl_seg* mlx5_write_send_wqe(uint8_t* sq_buf, uint32_t wqe_cnt,
     skip -= s;
     len -= s;
     if (len == 0) continue;
-    mlx5dv_set_data_seg(w.seg<mlx5_wqe_data_seg>(), len, lkey, reinterpret_cast<uintptr_t>(b->data() + s));
+    mlx5dv_set_data_seg(w.seg<mlx5_wqe_data_seg>(), len, lkey,
+                        reinterpret_cast<uintptr_t>(b->data() + s));
   }
   return ctrl;
 }
@@ -264,7 +270,8 @@ inline uint8_t mlx5_cqe_opcode(uint8_t op_own) { return uint8_t(op_own >> 4); }
 // written it (opcode not MLX5_CQE_INVALID) in the current lap (owner bit == lap parity).
 // Returns its op_own, or 0xff (never valid: opcode 15) when it is not ready.
 inline uint8_t mlx5_cqe_ready(const uint8_t* cq_buf, uint32_t cqe_cnt, uint32_t ci) {
-  const auto* cqe = reinterpret_cast<const mlx5_cqe64*>(cq_buf + size_t(ci & (cqe_cnt - 1)) * sizeof(mlx5_cqe64));
+  const auto* cqe =
+      reinterpret_cast<const mlx5_cqe64*>(cq_buf + size_t(ci & (cqe_cnt - 1)) * sizeof(mlx5_cqe64));
   const uint8_t op_own = *reinterpret_cast<const volatile uint8_t*>(&cqe->op_own);
   if (mlx5_cqe_opcode(op_own) == MLX5_CQE_INVALID) return 0xff;
   if ((op_own & MLX5_CQE_OWNER_MASK) != ((ci & cqe_cnt) ? 1 : 0)) return 0xff;
@@ -274,7 +281,8 @@ inline uint8_t mlx5_cqe_ready(const uint8_t* cq_buf, uint32_t cqe_cnt, uint32_t 
 }
 
 inline const mlx5_cqe64* mlx5_cqe_at(const uint8_t* cq_buf, uint32_t cqe_cnt, uint32_t ci) {
-  return reinterpret_cast<const mlx5_cqe64*>(cq_buf + size_t(ci & (cqe_cnt - 1)) * sizeof(mlx5_cqe64));
+  return reinterpret_cast<const mlx5_cqe64*>(cq_buf +
+                                             size_t(ci & (cqe_cnt - 1)) * sizeof(mlx5_cqe64));
 }
 
 // The receive checksum verdicts of a CQE as PacketBuf::kRx* flags: L3 only for IPv4 (IPv6 has no
@@ -285,7 +293,8 @@ inline uint32_t mlx5_rx_checksum_flags(const mlx5_cqe64& cqe) {
   const uint8_t l4 = (cqe.l4_hdr_type_etc >> kMlx5CqeL4HdrTypeShift) & 0x7;
   uint32_t flags = 0;
   if ((ok & MLX5_CQE_L3_OK) && l3 == MLX5_CQE_L3_HDR_TYPE_IPV4) flags |= PacketBuf::kRxL3ChecksumOk;
-  if ((ok & MLX5_CQE_L4_OK) && (l3 == MLX5_CQE_L3_HDR_TYPE_IPV4 || l3 == MLX5_CQE_L3_HDR_TYPE_IPV6) &&
+  if ((ok & MLX5_CQE_L4_OK) &&
+      (l3 == MLX5_CQE_L3_HDR_TYPE_IPV4 || l3 == MLX5_CQE_L3_HDR_TYPE_IPV6) &&
       l4 >= kMlx5CqeL4HdrTypeTcp && l4 <= kMlx5CqeL4HdrTypeTcpAck)
     flags |= PacketBuf::kRxL4ChecksumOk;
   return flags;
@@ -294,13 +303,20 @@ inline uint32_t mlx5_rx_checksum_flags(const mlx5_cqe64& cqe) {
 // The name an error CQE's syndrome is counted under ("mlx5.err.<name>").
 inline const char* mlx5_syndrome_name(uint8_t syndrome) {
   switch (syndrome) {
-    case MLX5_CQE_SYNDROME_LOCAL_LENGTH_ERR: return "local_length";
-    case MLX5_CQE_SYNDROME_LOCAL_QP_OP_ERR: return "local_qp_op";
-    case MLX5_CQE_SYNDROME_LOCAL_PROT_ERR: return "local_prot";
-    case MLX5_CQE_SYNDROME_WR_FLUSH_ERR: return "wr_flush";
-    case MLX5_CQE_SYNDROME_LOCAL_ACCESS_ERR: return "local_access";
-    case MLX5_CQE_SYNDROME_BAD_RESP_ERR: return "bad_resp";
-    default: return "other";
+    case MLX5_CQE_SYNDROME_LOCAL_LENGTH_ERR:
+      return "local_length";
+    case MLX5_CQE_SYNDROME_LOCAL_QP_OP_ERR:
+      return "local_qp_op";
+    case MLX5_CQE_SYNDROME_LOCAL_PROT_ERR:
+      return "local_prot";
+    case MLX5_CQE_SYNDROME_WR_FLUSH_ERR:
+      return "wr_flush";
+    case MLX5_CQE_SYNDROME_LOCAL_ACCESS_ERR:
+      return "local_access";
+    case MLX5_CQE_SYNDROME_BAD_RESP_ERR:
+      return "bad_resp";
+    default:
+      return "other";
   }
 }
 
