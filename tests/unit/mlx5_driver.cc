@@ -546,6 +546,36 @@ BOOST_AUTO_TEST_CASE(failed_recovery_stops_the_driver_with_every_buffer_back) {
   BOOST_TEST(rig.receive().empty());
 }
 
+BOOST_AUTO_TEST_CASE(detach_resets_the_queue_pair_and_returns_every_buffer) {
+  Rig rig;
+  Mlx5Driver& drv = rig.start();
+  std::vector<PacketPtr> frames;
+  for (int i = 0; i < 10; ++i) frames.push_back(make_frame(rig.pool, pattern(1000, uint8_t(i))));
+  rig.send(frames);
+  BOOST_TEST(rig.nic.deliver(pattern(100, 1)));  // never polled
+  BOOST_TEST(rig.pool.available() < 256u - 16u);
+  drv.detach();
+  BOOST_TEST(rig.nic.recovers == 1);  // the NIC forgets the WQEs that point into the pool
+  BOOST_TEST(rig.pool.available() == 256u);
+  BOOST_TEST(drv.tx_outstanding() == 0u);
+  BOOST_TEST(drv.rx_posted() == 0u);
+  BOOST_TEST(rig.nic.recv_cq_ci() == 1u);
+  BOOST_TEST(rig.nic.rcv_dbr() == 0u);
+  BOOST_TEST(drv.ok());
+  BOOST_TEST(rig.receive().empty());
+  // Attached again, it works from index 0.
+  drv.attach(rig.pool);
+  BOOST_TEST(drv.rx_posted() == 16u);
+  BOOST_TEST(rig.nic.deliver(pattern(100, 2)));
+  auto got = rig.receive();
+  BOOST_TEST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(bytes_of(*got[0]) == pattern(100, 2));
+  got.clear();
+  drv.detach();
+  rig.drv.reset();  // nothing left to return
+  BOOST_TEST(rig.pool.available() == 256u);
+}
+
 BOOST_AUTO_TEST_CASE(buffers_outside_registered_memory_go_inline_or_are_dropped) {
   Mlx5DriverOptions o = small_options();
   o.inline_threshold = 64;

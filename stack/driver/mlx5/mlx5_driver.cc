@@ -190,6 +190,25 @@ void Mlx5Driver::attach(BufferPool& pool) {
   if (rx_deficit_) rx_no_buffer_.inc(rx_deficit_);
 }
 
+void Mlx5Driver::detach() {
+  if (attached_ && ok_) {
+    // The rings point into the pool: the NIC must drop them before the buffers go back.
+    if (binding_.recover()) {
+      drain_cq(send_cq_);
+      drain_cq(recv_cq_);
+    } else {
+      ++recover_failed_;
+      fail("mlx5: the queue pair could not be reset when the buffer pool was detached");
+    }
+  }
+  release_tx();
+  release_rx();
+  if (ok_) reset_queues();
+  attached_ = false;
+  registered_ = Mlx5Registered{};
+  pool_ = nullptr;
+}
+
 // --- Receive ---------------------------------------------------------------------------------
 
 void Mlx5Driver::post_rx(PacketBuf* b) {

@@ -22,7 +22,7 @@
 // other}; recoveries, recover_failed.
 //
 // Hot path: no allocation, no division, no virtual call per packet (the doorbell is one per
-// burst). The buffer pool must outlive the driver; the binding must outlive it too.
+// burst). The binding must outlive the driver, and so must the pool unless detach() was called.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -60,6 +60,10 @@ class Mlx5Driver final : public Device {
   const DeviceInfo& info() const override { return binding_.info(); }
   // Registers pool.memory() (its lkey) and posts the RQ full.
   void attach(BufferPool& pool) override;
+  // Makes the NIC forget every posted WQE (binding.recover(): the QP is reset, so it can no
+  // longer write into or read from the pool), then returns every buffer the rings held. The
+  // driver receives nothing until attach() again.
+  void detach() override;
   size_t rx_burst(PacketPtr* out, size_t max) override;
   size_t tx_burst(PacketPtr* frames, size_t n) override;
   int wait_fd() const override { return binding_.wait_fd(); }
