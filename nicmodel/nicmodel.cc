@@ -1,1 +1,131 @@
-// Registration of the simulated NIC's device kinds (filled in with the model).
+#include "nicmodel/nicmodel.h"
+
+#include <mutex>
+
+#include "nicmodel/port/shm_cable.h"
+#include "stack/driver/device_registry.h"
+
+namespace nicmodel {
+
+namespace {
+
+NicModelOptions model_options(const shunt::DeviceInfo& wire, const shunt::Config& config) {
+  NicModelOptions o;
+  o.mac = wire.mac;
+  o.mtu = wire.mtu;
+  o.timing = NicTiming::from(config);
+  return o;
+}
+
+// Real time: the driver, the model, and the cable, kept together.
+struct CableNic {
+  std::unique_ptr<ShmCable> cable;
+  std::unique_ptr<Mlx5Model> model;
+};
+
+shunt::OpenedDevice open_cable_nic(const shunt::DeviceSpec& spec, shunt::Clock& clock,
+                                   const shunt::Config& config) {
+  shunt::OpenedDevice out;
+  if (auto e = spec.check_options("cable|mac|mtu|slots"); !e.empty()) {
+    out.error = e;
+    return out;
+  }
+  auto cable_name = spec.option("cable");
+  if (!cable_name) {
+    out.error = "mlx5sim outside the virtual-time harness needs a wire: mlx5sim:cable=NAME";
+    return out;
+  }
+  CableOptions co;
+  co.name = *cable_name;
+  if (auto s = spec.option("slots")) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(s->c_str(), &end, 10);
+    if (*end || v < 2 || v > (1u << 20)) {
+      out.error = "slots=" + *s + ": expected an integer in [2, 1048576]";
+      return out;
+    }
+    co.slots = uint32_t(v);
+  }
+  shunt::DeviceInfo wire;
+  wire.mtu = 1500;
+  wire.mac = shunt::MacAddr{{0x02, 0x53, 0x48, 0x00, 0x00, 0x01}};
+  if (auto m = spec.option("mac")) {
+    auto mac = shunt::MacAddr::parse(*m);
+    if (!mac) {
+      out.error = "mac=" + *m + ": not a MAC address";
+      return out;
+    }
+    wire.mac = *mac;
+  }
+  if (auto m = spec.option("mtu")) {
+    char* end = nullptr;
+    unsigned long v = std::strtoul(m->c_str(), &end, 10);
+    if (*end || v < 576 || v > 9000) {
+      out.error = "mtu=" + *m + ": expected an integer in [576, 9000]";
+      return out;
+    }
+    wire.mtu = uint32_t(v);
+  }
+  auto keep = std::make_shared<CableNic>();
+  std::string error;
+  keep->cable = ShmCable::open(co, error);
+  if (!keep->cable) {
+    out.error = error;
+    return out;
+  }
+  keep->model = std::make_unique<Mlx5Model>(clock, *keep->cable, model_options(wire, config));
+  keep->cable->set_receiver(keep->model.get());
+  auto driver = std::make_unique<shunt::Mlx5Driver>(*keep->model, shunt::Mlx5DriverOptions::from(config));
+  if (!driver->ok()) {
+    out.error = driver->error();
+    return out;
+  }
+  out.device = std::move(driver);
+  out.keep = std::move(keep);
+  return out;
+}
+
+}  // namespace
+
+ModelHarnessNic::ModelHarnessNic(shunt::SimPort& port, shunt::VirtualClock& clock, const shunt::Config& config)
+    : port_(port),
+      model_(clock, port_, model_options(port.info(), config)),
+      driver_(model_, shunt::Mlx5DriverOptions::from(config)) {
+  port_.set_receiver(&model_);
+}
+
+std::unique_ptr<ModelHarnessNic> ModelHarnessNic::create(shunt::SimPort& port, shunt::VirtualClock& clock,
+                                                         const shunt::Config& config, std::string& error) {
+  std::unique_ptr<ModelHarnessNic> nic(new ModelHarnessNic(port, clock, config));
+  if (!nic->driver_.ok()) {
+    error = nic->driver_.error();
+    return nullptr;
+  }
+  return nic;
+}
+
+Nanos ModelHarnessNic::next_event() const {
+  // Frames the link delivered arrived now; the model's own events come at their times.
+  return port_.pending() ? Nanos(0) : model_.next_event();
+}
+
+void ModelHarnessNic::run_due(Nanos now) {
+  delivered_ += port_.deliver(now);
+  model_.run_due(now);
+}
+
+void register_devices() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    shunt::register_harness_nic(
+        "mlx5sim", [](shunt::SimPort& port, shunt::VirtualClock& clock, const shunt::Config& config,
+                      std::string& error) -> std::unique_ptr<shunt::HarnessNic> {
+          return ModelHarnessNic::create(port, clock, config, error);
+        });
+    shunt::register_device_kind(
+        "mlx5sim", "mlx5sim:cable=NAME[,mac=MAC][,mtu=N][,slots=N]  the mlx5 driver on the simulated ConnectX, wired to another process by a shared-memory cable",
+        open_cable_nic);
+  });
+}
+
+}  // namespace nicmodel

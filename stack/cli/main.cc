@@ -13,6 +13,7 @@
 #include "stack/core/clock.h"
 #include "stack/core/config.h"
 #include "stack/core/log.h"
+#include "stack/driver/device_registry.h"
 #include "stack/harness/harness.h"
 #include "stack/harness/udp_pingpong.h"
 #include "stack/net/stack.h"
@@ -38,6 +39,9 @@ void usage(FILE* out) {
       "      --rate-gbps X    link rate in Gbit/s, 0 for no serialization time (default 10)\n"
       "      --loss P         probability that a frame is lost, 0..1 (default 0)\n"
       "      --pcap FILE      write every frame on the link to FILE (like SHUNT_PCAP)\n"
+      "      --nic KIND       sim: stacks drive the link directly; mlx5sim: each stack drives\n"
+      "                       the mlx5 driver on a simulated ConnectX (default: SHUNT_DEVICE if\n"
+      "                       it is mlx5sim, else sim)\n"
       "  config [--markdown]  every SHUNT_* variable with its value and accepted range\n"
       "                       (--markdown: the table of docs/config.md)\n"
       "  version            print the version\n"
@@ -46,6 +50,9 @@ void usage(FILE* out) {
       "Configuration comes from SHUNT_* environment variables (SHUNT_LOG_LEVEL, SHUNT_PCAP,\n"
       "SHUNT_SEED, ...): `shunt config` lists them all, docs/config.md documents them.\n"
       "Exit status: 0 success, 1 failure, 2 usage or configuration error.\n");
+  std::fprintf(out, "\nSHUNT_DEVICE (which NIC the stack drives; docs/config.md, Devices):\n");
+  std::fprintf(out, "  %s\n", "sim  (virtual time) the harness link directly; mlx5sim  (virtual time) the mlx5 driver on a simulated ConnectX");
+  for (const auto& [kind, text] : device_kinds()) std::fprintf(out, "  %s\n", text.c_str());
 }
 
 int usage_error(const std::string& msg) {
@@ -164,6 +171,7 @@ int cmd_demo(const std::vector<std::string>& args) {
   uint64_t seed = uint64_t(config.seed);
   double delay_us = 1, rate_gbps = 10, loss = 0;
   std::string pcap = config.pcap;
+  std::string nic = config.device == "mlx5sim" ? "mlx5sim" : "sim";
   for (size_t i = 0; i < args.size(); ++i) {
     std::string opt = args[i], value;
     size_t eq = opt.find('=');
@@ -173,7 +181,7 @@ int cmd_demo(const std::vector<std::string>& args) {
       opt = opt.substr(0, eq);
     }
     static const char* const kOptions[] = {"--count",     "--seed", "--delay-us",
-                                           "--rate-gbps", "--loss", "--pcap"};
+                                           "--rate-gbps", "--loss", "--pcap", "--nic"};
     bool known = false;
     for (const char* k : kOptions) known = known || opt == k;
     if (!known) return usage_error("demo: unknown option '" + args[i] + "'");
@@ -193,6 +201,10 @@ int cmd_demo(const std::vector<std::string>& args) {
       ok = parse_number(opt, value, 0, 1e4, rate_gbps, err);
     } else if (opt == "--loss") {
       ok = parse_number(opt, value, 0, 1, loss, err);
+    } else if (opt == "--nic") {
+      nic = value;
+      ok = nic == "sim" || nic == "mlx5sim";
+      err = "--nic: expected sim or mlx5sim";
     } else if (opt == "--pcap") {
       pcap = value;
       ok = !value.empty();
@@ -210,6 +222,7 @@ int cmd_demo(const std::vector<std::string>& args) {
   o.link.delay = Nanos(std::llround(delay_us * 1e3));
   o.link.rate_bps = uint64_t(std::llround(rate_gbps * 1e9));
   o.link.loss = loss;
+  o.nic = nic;
 
   MonotonicClock wall;
   const Nanos wall_start = wall.now();
@@ -237,6 +250,8 @@ int cmd_demo(const std::vector<std::string>& args) {
   std::printf("shunt demo: 64-byte UDP ping-pong between two stacks, virtual time\n");
   std::printf("  link           %s, %s one way, MTU %u, loss %g, seed %" PRIu64 "\n", rate,
               micros(o.link.delay).c_str(), o.link.mtu, loss, seed);
+  std::printf("  %-14s %s\n", "nic", nic == "sim" ? "none (stacks on the link)"
+                                                     : "mlx5 driver on a simulated ConnectX per stack");
   std::printf("  %-14s %s\n", "round trips", with_commas(r.completed).c_str());
   std::printf("  %-14s %s\n", "lost", with_commas(r.lost).c_str());
   std::printf("  %-14s %s\n", "rtt p50", micros(r.percentile(0.50)).c_str());

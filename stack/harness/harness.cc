@@ -52,9 +52,9 @@ void register_harness_nic(const std::string& kind, HarnessNicFactory factory) {
 std::string default_harness_nic() {
   const char* env = std::getenv("SHUNT_DEVICE");
   if (!env || !*env) return "sim";
-  std::string kind(env);
-  std::lock_guard lock(nic_mutex());
-  return nic_kinds().count(kind) ? kind : "sim";
+  // An unknown kind is not quietly replaced by "sim": the Harness constructor refuses it, so a
+  // run meant to go over a model never silently goes without one.
+  return env;
 }
 
 Harness::Harness(const HarnessOptions& options) {
@@ -65,7 +65,10 @@ Harness::Harness(const HarnessOptions& options) {
   HarnessNicFactory factory;
   if (options.nic != "sim") {
     factory = nic_factory(options.nic);
-    if (!factory) throw std::invalid_argument("harness: unknown NIC kind '" + options.nic + "'");
+    if (!factory) {
+      throw std::invalid_argument("harness: unknown NIC kind '" + options.nic +
+                                  "' (SHUNT_DEVICE in the virtual-time harness: sim or mlx5sim)");
+    }
   }
   for (size_t i = 0; i < options.stacks; ++i) {
     SimPort& port = link_->add_port(mac_of(i));

@@ -39,8 +39,8 @@ using HarnessNicFactory = std::function<std::unique_ptr<HarnessNic>(SimPort& por
                                                                      const Config& config, std::string& error)>;
 // Registers the NIC kind `kind` for HarnessOptions::nic (nicmodel/ registers "mlx5sim").
 void register_harness_nic(const std::string& kind, HarnessNicFactory factory);
-// "sim", or the SHUNT_DEVICE kind when it names a registered harness NIC (so SHUNT_DEVICE=mlx5sim
-// runs any harness-based test or workload over the modelled NICs).
+// SHUNT_DEVICE, or "sim" when it is unset (so SHUNT_DEVICE=mlx5sim runs any harness-based test
+// or workload over the modelled NICs). The Harness refuses a kind nobody registered.
 std::string default_harness_nic();
 
 struct HarnessOptions {

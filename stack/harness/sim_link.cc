@@ -23,6 +23,8 @@ size_t SimPort::rx_burst(PacketPtr* out, size_t max) {
   return n;
 }
 
+uint64_t SimPort::link_rate_bps() const { return link_.config().rate_bps; }
+
 size_t SimPort::tx_burst(PacketPtr* frames, size_t n) {
   StackObserver* o = link_.observer_;
   if (o) o->device_begin(index_);

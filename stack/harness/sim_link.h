@@ -82,6 +82,8 @@ class SimPort final : public Device {
   size_t tx_burst(PacketPtr* frames, size_t n) override;
 
   size_t index() const { return index_; }
+  // The link's serialization rate (bit/s; 0: frames take no time).
+  uint64_t link_rate_bps() const;
   // Frames are waiting for rx_burst().
   bool rx_pending() const { return !rx_.empty(); }
   size_t rx_queued() const { return rx_.count(); }
