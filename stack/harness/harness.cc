@@ -152,6 +152,14 @@ bool Harness::step(Nanos limit) {
   return true;
 }
 
+bool Harness::wire_idle() const {
+  if (link_->in_flight() != 0) return false;
+  for (size_t i = 0; i < nics_.size(); ++i) {
+    if (nics_[i] && nics_[i]->next_event() != kNever) return false;
+  }
+  return true;
+}
+
 uint64_t Harness::activity() const {
   uint64_t a = link_->activity();
   for (const auto& n : nics_) {

@@ -76,6 +76,10 @@ class Harness {
   static Ipv4Addr ipv4_of(size_t i);
   static Ipv6Addr ipv6_of(size_t i);
 
+  // No frame is on the link and no NIC between a stack and the link has work pending: whatever
+  // the stacks sent has arrived.
+  bool wire_idle() const;
+
   // Runs until virtual time `t` (the clock ends at t, or stays if it is already later).
   void run_until(Nanos t);
   void run_for(Nanos d) { run_until(now() + d); }

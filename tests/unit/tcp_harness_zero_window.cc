@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(a_stalled_reader_closes_the_window_and_the_sender_probes_un
       return ssize_t(0);
     };
     // Fill the pipe while the server does not read: the window closes.
-    n.run_until([&] { return pump_send() == -EAGAIN && n.h.link().in_flight() == 0; }, 10 * kSecond);
+    n.run_until([&] { return pump_send() == -EAGAIN && n.h.wire_idle(); }, 10 * kSecond);
     n.h.run_for(kSecond);
     const int queued = n.fionread(1, c.server);
     BOOST_TEST(queued > 0);

@@ -85,7 +85,7 @@ BOOST_AUTO_TEST_CASE(writability_returns_when_the_peer_reads_and_the_hook_says_s
   n.run_until([&] {
     while (n.send_str(0, c.client, chunk) > 0) {
     }
-    return n.h.link().in_flight() == 0;
+    return n.h.wire_idle();
   }, 10 * kSecond);
   BOOST_TEST(n.send_str(0, c.client, chunk) == -EAGAIN);
   BOOST_TEST(!(n.api(0).poll_events(c.client) & POLLOUT));
