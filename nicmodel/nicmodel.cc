@@ -17,6 +17,12 @@ NicModelOptions model_options(const shunt::DeviceInfo& wire, const shunt::Config
   return o;
 }
 
+NicModelOptions harness_model_options(const shunt::DeviceInfo& wire, const shunt::Config& config) {
+  NicModelOptions o = model_options(wire, config);
+  o.simulator_driven = true;
+  return o;
+}
+
 // Real time: the driver, the model, and the cable, kept together.
 struct CableNic {
   std::unique_ptr<ShmCable> cable;
@@ -89,7 +95,7 @@ shunt::OpenedDevice open_cable_nic(const shunt::DeviceSpec& spec, shunt::Clock& 
 
 ModelHarnessNic::ModelHarnessNic(shunt::SimPort& port, shunt::VirtualClock& clock, const shunt::Config& config)
     : port_(port),
-      model_(clock, port_, model_options(port.info(), config)),
+      model_(clock, port_, harness_model_options(port.info(), config)),
       driver_(model_, shunt::Mlx5DriverOptions::from(config)) {
   port_.set_receiver(&model_);
 }
@@ -109,9 +115,11 @@ Nanos ModelHarnessNic::next_event() const {
   return port_.pending() ? Nanos(0) : model_.next_event();
 }
 
-void ModelHarnessNic::run_due(Nanos now) {
+bool ModelHarnessNic::run_due(Nanos now) {
+  const uint64_t cqes = model_.cqes_written();
   delivered_ += port_.deliver(now);
   model_.run_due(now);
+  return model_.cqes_written() != cqes;
 }
 
 void register_devices() {

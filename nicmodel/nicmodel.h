@@ -27,7 +27,7 @@ class ModelHarnessNic final : public shunt::HarnessNic {
                                                  const shunt::Config& config, std::string& error);
   shunt::Device& device() override { return driver_; }
   Nanos next_event() const override;
-  void run_due(Nanos now) override;
+  bool run_due(Nanos now) override;
   uint64_t activity() const override { return model_.activity() + delivered_; }
 
   Mlx5Model& model() { return model_; }

@@ -277,6 +277,7 @@ Mlx5Model::Mlx5Model(shunt::Clock& clock, WirePort& port, const NicModelOptions&
       cqes_(counters_.add("nic.cqes")),
       recoveries_(counters_.add("nic.recoveries")) {
   info_.name = options.name;
+  simulator_driven_ = options.simulator_driven;
   info_.mac = options.mac;
   info_.mtu = options.mtu;
   info_.rx_checksum = true;
@@ -409,6 +410,7 @@ size_t Mlx5Model::run_due(Nanos now) {
 }
 
 Nanos Mlx5Model::service(Nanos now) {
+  if (simulator_driven_) return kNever;
   run_due(now);
   Nanos port_next = port_.poll(now);
   run_due(now);  // arrivals delivered by the poll whose work is already due

@@ -68,6 +68,10 @@ struct NicModelOptions {
   uint32_t mtu = 1500;
   NicTiming timing;
   std::string name = "mlx5sim";
+  // A simulator runs the model's events itself, at their times (the harness calls run_due() at
+  // next_event(), ns-3 schedules them): service() then does nothing, so the host's polls do not
+  // report the model's deadlines as their own.
+  bool simulator_driven = false;
 };
 
 class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
@@ -180,6 +184,7 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
   WirePort& port_;
   NicTiming timing_;
   shunt::DeviceInfo info_;
+  bool simulator_driven_ = false;
   shunt::Counters counters_;
   size_t max_frame_;
 
@@ -236,6 +241,10 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
   shunt::Counter& blueflame_bad_;
   shunt::Counter& events_;
   shunt::Counter& cqes_;
+
+ public:
+  // CQEs written so far (both CQs): a simulator polls the host only after this grows.
+  uint64_t cqes_written() const { return cqes_.value; }
   shunt::Counter& recoveries_;
 };
 

@@ -143,9 +143,8 @@ bool Harness::step(Nanos limit) {
     if (nics_[i] && nics_[i]->next_event() <= now) {
       // The NIC's work is the device's, not the stack's.
       if (observer_) observer_->device_begin(i);
-      nics_[i]->run_due(now);
+      nic_ran = nics_[i]->run_due(now);
       if (observer_) observer_->device_end(i);
-      nic_ran = true;
     }
     if (deadline_[i] <= now || nic_ran || (!nics_[i] && link_->port(i).rx_pending())) poll(i);
   }

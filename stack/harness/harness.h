@@ -28,8 +28,9 @@ class HarnessNic {
   virtual Device& device() = 0;
   // The earliest time the NIC has work (arrivals waiting at the port count as now); kNever: none.
   virtual Nanos next_event() const = 0;
-  // Does everything due at or before `now`.
-  virtual void run_due(Nanos now) = 0;
+  // Does everything due at or before `now`; true if the stack has something new to look at
+  // (a completion was written), so the harness polls it.
+  virtual bool run_due(Nanos now) = 0;
   // Grows with every piece of work done (the harness's progress measure).
   virtual uint64_t activity() const = 0;
 };
