@@ -1,9 +1,12 @@
 #include "stack/driver/device_registry.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
+#include "stack/driver/mlx5/mlx5_driver.h"
+#include "stack/driver/mlx5/verbs_binding.h"
 #include "stack/driver/tap/tap.h"
 
 namespace shunt {
@@ -60,9 +63,73 @@ OpenedDevice open_tap(const DeviceSpec& spec, Clock&, const Config&) {
   return out;
 }
 
+// A real ConnectX: the mlx5 driver on a raw-packet QP (docs/hardware.md). The binding lives in
+// `keep` and so outlives the driver.
+OpenedDevice open_mlx5(const DeviceSpec& spec, Clock&, const Config& config) {
+  OpenedDevice out;
+  if (auto e = spec.check_options("port|mac|ipv4|ipv6|mtu"); !e.empty()) {
+    out.error = e;
+    return out;
+  }
+  VerbsBindingOptions o;
+  o.device = spec.name;
+  if (auto v = spec.option("port")) {
+    char* end = nullptr;
+    unsigned long port = std::strtoul(v->c_str(), &end, 10);
+    if (*end || port < 1 || port > 255) {
+      out.error = "port=" + *v + ": expected an integer in [1, 255]";
+      return out;
+    }
+    o.port = uint8_t(port);
+  }
+  if (auto v = spec.option("mtu")) {
+    char* end = nullptr;
+    unsigned long mtu = std::strtoul(v->c_str(), &end, 10);
+    if (*end || mtu < 576 || mtu > 9000) {
+      out.error = "mtu=" + *v + ": expected an integer in [576, 9000]";
+      return out;
+    }
+    o.mtu = uint32_t(mtu);
+  }
+  if (auto v = spec.option("mac")) {
+    auto mac = MacAddr::parse(*v);
+    if (!mac) {
+      out.error = "mac=" + *v + ": not a MAC address";
+      return out;
+    }
+    o.mac = *mac;
+  }
+  if (auto v = spec.option("ipv4")) {
+    auto a = Ipv4Addr::parse(*v);
+    if (!a) {
+      out.error = "ipv4=" + *v + ": not an IPv4 address";
+      return out;
+    }
+    o.ipv4.push_back(*a);
+  }
+  if (auto v = spec.option("ipv6")) {
+    auto a = Ipv6Addr::parse(*v);
+    if (!a) {
+      out.error = "ipv6=" + *v + ": not an IPv6 address";
+      return out;
+    }
+    o.ipv6.push_back(*a);
+  }
+  auto binding = std::make_shared<VerbsBinding>(o);
+  auto driver = std::make_unique<Mlx5Driver>(*binding, Mlx5DriverOptions::from(config));
+  if (!driver->ok()) {
+    out.error = driver->error();
+    return out;
+  }
+  out.device = std::move(driver);
+  out.keep = std::move(binding);
+  return out;
+}
+
 void register_builtin_kinds() {
   static std::once_flag once;
   std::call_once(once, [] {
+    registry().emplace("mlx5", Kind{"mlx5:[DEVICE][,port=N][,mac=MAC][,ipv4=ADDR][,ipv6=ADDR][,mtu=N]  a ConnectX through rdma-core (raw-packet QP, flow steering; docs/hardware.md)", open_mlx5});
     registry().emplace("tap", Kind{"tap:IFNAME[,mac=MAC]  a Linux TAP interface (created if missing; needs CAP_NET_ADMIN)", open_tap});
   });
 }

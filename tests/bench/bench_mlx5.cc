@@ -156,7 +156,11 @@ int main(int argc, char** argv) {
     line("CQE write until visible to the host", rx.cqe - rx.dma_done);
     line("total, one way", rx.cqe - tx.doorbell);
     line("host: receive CQE to the reply's doorbell", pong_tx.doorbell - rx.cqe);
-    line("send completion CQE after the doorbell", tx.cqe == kNever ? 0 : tx.cqe - tx.doorbell);
+    if (tx.cqe == kNever) {
+      std::printf("  %-44s %8s\n", "send completion", "unsignalled (freed by a later CQE's wqe_counter)");
+    } else {
+      line("send completion CQE after the doorbell", tx.cqe - tx.doorbell);
+    }
   }
   return 0;
 }
