@@ -23,10 +23,10 @@ NicModelOptions harness_model_options(const shunt::DeviceInfo& wire, const shunt
   return o;
 }
 
-// Real time: the driver, the model, and the cable, kept together.
-struct CableNic {
-  std::unique_ptr<ShmCable> cable;
-  std::unique_ptr<Mlx5Model> model;
+// Real time: the driver, the model, and the cable, kept together. OpenedDevice::keep holds the
+// CableNic with this deleter, which is how cable_nic() knows the type behind the void pointer.
+struct CableNicDeleter {
+  void operator()(CableNic* nic) const { delete nic; }
 };
 
 shunt::OpenedDevice open_cable_nic(const shunt::DeviceSpec& spec, shunt::Clock& clock,
@@ -72,7 +72,7 @@ shunt::OpenedDevice open_cable_nic(const shunt::DeviceSpec& spec, shunt::Clock& 
     }
     wire.mtu = uint32_t(v);
   }
-  auto keep = std::make_shared<CableNic>();
+  std::shared_ptr<CableNic> keep(new CableNic, CableNicDeleter{});
   std::string error;
   keep->cable = ShmCable::open(co, error);
   if (!keep->cable) {
@@ -92,6 +92,11 @@ shunt::OpenedDevice open_cable_nic(const shunt::DeviceSpec& spec, shunt::Clock& 
 }
 
 }  // namespace
+
+CableNic* cable_nic(const shunt::OpenedDevice& opened) {
+  if (!std::get_deleter<CableNicDeleter>(opened.keep)) return nullptr;
+  return static_cast<CableNic*>(opened.keep.get());
+}
 
 ModelHarnessNic::ModelHarnessNic(shunt::SimPort& port, shunt::VirtualClock& clock, const shunt::Config& config)
     : port_(port),

@@ -11,12 +11,23 @@
 
 #include "nicmodel/mlx5/mlx5_model.h"
 #include "nicmodel/port/harness_port.h"
+#include "nicmodel/port/shm_cable.h"
+#include "stack/driver/device_registry.h"
 #include "stack/driver/mlx5/mlx5_driver.h"
 #include "stack/harness/harness.h"
 
 namespace nicmodel {
 
 void register_devices();
+
+// What stands behind a device opened as mlx5sim:cable=NAME (held in OpenedDevice::keep): the
+// cable, for its status() line ("cable feed: peer (pid 1234) exited") and counters, and the model.
+struct CableNic {
+  std::unique_ptr<ShmCable> cable;
+  std::unique_ptr<Mlx5Model> model;
+};
+// The cable NIC of `opened`, or null if it was not opened as mlx5sim:cable=NAME.
+CableNic* cable_nic(const shunt::OpenedDevice& opened);
 
 // A stack's NIC in the harness: the mlx5 driver (what the stack drives), the model behind its
 // rings, and the model's wire on the stack's SimLink port.
