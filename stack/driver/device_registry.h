@@ -38,8 +38,8 @@ struct DeviceSpec {
 // A device opened by spec, with whatever it needs kept alive (a binding, a simulated NIC, a
 // cable) owned by `device` or by `keep`.
 struct OpenedDevice {
+  std::shared_ptr<void> keep;  // destroyed after `device` (members go in reverse order)
   std::unique_ptr<Device> device;
-  std::shared_ptr<void> keep;  // destroyed after `device`
   std::string error;           // one line when device is null
 };
 

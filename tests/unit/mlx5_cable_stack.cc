@@ -439,11 +439,12 @@ std::string tcp_child(const std::string& cable, bool v6, uint16_t port) {
   api.getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &elen);
   if (soerr) return std::string("SO_ERROR after close: ") + std::strerror(soerr);
   api.close(s);
-  std::printf("child (%s): sent %.1f MB in %.1f ms = %.1f MB/s; %llu retransmits, %llu resets; cable drops "
-              "ring_full %llu\n",
+  std::printf("child (%s): sent %.1f MB in %.1f ms = %.1f MB/s; %llu segments retransmitted (%llu fast "
+              "retransmits, %llu timeouts), %llu resets; cable drops ring_full %llu\n",
               v6 ? "IPv6" : "IPv4", double(sent) / 1e6, ms(sent_at - start),
               double(sent) / 1e6 / (double(sent_at - start) / 1e9),
-              (unsigned long long)n.counter("tcp.retransmits"), (unsigned long long)n.counter("tcp.resets_sent"),
+              (unsigned long long)n.counter("tcp.retransmits"), (unsigned long long)n.counter("tcp.fast_retransmits"),
+              (unsigned long long)n.counter("tcp.rto_timeouts"), (unsigned long long)n.counter("tcp.resets_sent"),
               (unsigned long long)n.cable_counter("cable.drop.ring_full"));
   if (!n.serve_until_peer_leaves(kSetupLimit)) return "the parent did not leave the cable";
   return {};
