@@ -71,6 +71,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "stack/driver/checksum_offload.h"
 #include "stack/net/addr.h"
 #include "stack/net/checksum.h"
 #include "stack/net/ethernet.h"
@@ -122,105 +123,24 @@ uint64_t load_be64(const uint8_t* p) {
   return be64toh(v);
 }
 
-// Where the L3 and L4 headers of a frame are, for checksum offload (as stack/driver/
-// checksum_offload.cc, on a byte span of any length: jumbo frames do not fit a PacketBuf).
-struct Layout {
-  uint8_t* l3 = nullptr;
-  size_t l3_len = 0;
-  bool v4 = false;
-  bool l3_ok = false;  // IPv4 checksum right / IPv6 header well-formed
-  uint8_t* l4 = nullptr;  // null: a fragment, or no room
-  size_t l4_len = 0;
-  uint8_t proto = 0;
-  shunt::IpAddr src, dst;
-};
-
-bool locate(uint8_t* f, size_t len, Layout& out) {
-  using namespace shunt;
-  auto eth = EthRepr::parse(f, len);
-  if (!eth.repr) return false;
-  uint8_t* ip = f + eth.repr->header_len;
-  size_t avail = len - eth.repr->header_len;
-  if (eth.repr->ethertype == kEtherTypeIpv4) {
-    if (avail < 20 || (ip[0] >> 4) != 4) return false;
-    size_t hl = size_t(ip[0] & 15) * 4;
-    size_t total = load16(ip + 2);
-    if (hl < 20 || total < hl || total > avail) return false;
-    out.v4 = true;
-    out.l3 = ip;
-    out.l3_len = hl;
-    out.proto = ip[9];
-    out.src = Ipv4Addr::read(ip + 12);
-    out.dst = Ipv4Addr::read(ip + 16);
-    if ((load16(ip + 6) & 0x3fff) == 0) {  // neither MF nor an offset
-      out.l4 = ip + hl;
-      out.l4_len = total - hl;
-    }
-    return true;
-  }
-  if (eth.repr->ethertype == kEtherTypeIpv6) {
-    if (avail < 40 || (ip[0] >> 4) != 6) return false;
-    size_t payload = load16(ip + 4);
-    if (payload + 40 > avail) return false;
-    out.l3 = ip;
-    out.l3_len = 40;
-    out.l3_ok = true;
-    out.proto = ip[6];  // extension headers: not offloaded
-    out.src = Ipv6Addr::read(ip + 8);
-    out.dst = Ipv6Addr::read(ip + 24);
-    out.l4 = ip + 40;
-    out.l4_len = payload;
-    return true;
-  }
-  return false;
-}
-
-size_t l4_checksum_offset(uint8_t proto, size_t l4_len) {
-  if (proto == shunt::kProtoUdp && l4_len >= 8) return 6;
-  if (proto == shunt::kProtoTcp && l4_len >= 20) return 16;
-  return 0;
-}
-
-uint16_t l4_sum(const Layout& l) {
-  using namespace shunt;
-  return checksum_fold(checksum_add(pseudo_header_sum(l.src, l.dst, l.proto, uint32_t(l.l4_len)), l.l4, l.l4_len));
-}
-
 // The send WQE's eth cs_flags: fill what was asked, on frames the NIC can parse.
 void fill_checksums(uint8_t* f, size_t len, uint8_t cs_flags) {
-  using namespace shunt;
-  Layout l;
-  if (!(cs_flags & (MLX5_ETH_WQE_L3_CSUM | MLX5_ETH_WQE_L4_CSUM)) || !locate(f, len, l)) return;
-  if ((cs_flags & MLX5_ETH_WQE_L3_CSUM) && l.v4) {
-    store16(l.l3 + 10, 0);
-    store16(l.l3 + 10, checksum(l.l3, l.l3_len));
-  }
-  if ((cs_flags & MLX5_ETH_WQE_L4_CSUM) && l.l4) {
-    size_t off = l4_checksum_offset(l.proto, l.l4_len);
-    if (!off) return;
-    store16(l.l4 + off, 0);
-    uint16_t c = l4_sum(l);
-    if (c == 0 && l.proto == kProtoUdp) c = 0xffff;  // RFC 768: zero means "no checksum"
-    store16(l.l4 + off, c);
-  }
+  if (!(cs_flags & (MLX5_ETH_WQE_L3_CSUM | MLX5_ETH_WQE_L4_CSUM))) return;
+  shunt::fill_offloaded_checksums(std::span<uint8_t>(f, len), cs_flags & MLX5_ETH_WQE_L3_CSUM,
+                                  cs_flags & MLX5_ETH_WQE_L4_CSUM);
 }
 
 // The receive CQE's hds_ip_ext and l4_hdr_type_etc for a frame.
 void classify(const uint8_t* f, size_t len, uint8_t& hds_ip_ext, uint8_t& l4_l3) {
-  using namespace shunt;
   hds_ip_ext = MLX5_CQE_L2_OK;
   l4_l3 = 0;
-  Layout l;
-  if (!locate(const_cast<uint8_t*>(f), len, l)) return;
-  if (l.v4) l.l3_ok = checksum(l.l3, l.l3_len) == 0;
-  if (l.l3_ok) hds_ip_ext |= MLX5_CQE_L3_OK;
-  l4_l3 = uint8_t((l.v4 ? MLX5_CQE_L3_HDR_TYPE_IPV4 : MLX5_CQE_L3_HDR_TYPE_IPV6) << 2);
-  if (!l.l4) return;
-  size_t off = l4_checksum_offset(l.proto, l.l4_len);
-  if (!off) return;
-  l4_l3 |= uint8_t((l.proto == kProtoTcp ? kL4Tcp : kL4Udp) << 4);
-  if (l.proto == kProtoUdp && load16(l.l4 + off) == 0) return;  // no checksum: the stack judges
-  if (l4_sum(l) == 0) hds_ip_ext |= MLX5_CQE_L4_OK;
+  const shunt::ChecksumCheck c = shunt::check_checksums(std::span<const uint8_t>(f, len));
+  if (!c.ipv4 && !c.ipv6) return;
+  if (c.l3_ok) hds_ip_ext |= MLX5_CQE_L3_OK;
+  l4_l3 = uint8_t((c.ipv4 ? MLX5_CQE_L3_HDR_TYPE_IPV4 : MLX5_CQE_L3_HDR_TYPE_IPV6) << 2);
+  if (!c.l4_proto) return;
+  l4_l3 |= uint8_t((c.l4_proto == shunt::kProtoTcp ? kL4Tcp : kL4Udp) << 4);
+  if (c.l4_ok) hds_ip_ext |= MLX5_CQE_L4_OK;
 }
 
 }  // namespace

@@ -66,14 +66,14 @@ size_t checksum_offset(uint8_t proto, size_t l4_len) {
 
 }  // namespace
 
-void fill_offloaded_checksums(PacketBuf& frame, uint32_t tx_flags) {
+void fill_offloaded_checksums(std::span<uint8_t> frame, bool ipv4_header, bool l4) {
   Layout l;
-  if (frame.chain || !locate(frame.data(), frame.size(), l)) return;
-  if ((tx_flags & PacketBuf::kTxIpv4Checksum) && l.v4) {
+  if (!locate(frame.data(), frame.size(), l)) return;
+  if (ipv4_header && l.v4) {
     store16(l.l3 + 10, 0);
     store16(l.l3 + 10, checksum(l.l3, l.l3_len));
   }
-  if ((tx_flags & PacketBuf::kTxL4Checksum) && l.l4) {
+  if (l4 && l.l4) {
     size_t off = checksum_offset(l.proto, l.l4_len);
     if (!off) return;
     store16(l.l4 + off, 0);
@@ -83,19 +83,32 @@ void fill_offloaded_checksums(PacketBuf& frame, uint32_t tx_flags) {
   }
 }
 
-uint32_t verify_checksums(const PacketBuf& frame) {
+ChecksumCheck check_checksums(std::span<const uint8_t> frame) {
+  ChecksumCheck r;
   Layout l;
-  if (frame.chain || !locate(const_cast<uint8_t*>(frame.data()), frame.size(), l)) return 0;
-  uint32_t ok = 0;
-  if (l.v4 && checksum(l.l3, l.l3_len) == 0) ok |= PacketBuf::kRxL3ChecksumOk;
-  if (l.l4) {
-    size_t off = checksum_offset(l.proto, l.l4_len);
-    if (off && !(l.proto == kProtoUdp && load16(l.l4 + off) == 0) &&
-        checksum_fold(checksum_add(pseudo_header_sum(l.src, l.dst, l.proto, uint32_t(l.l4_len)), l.l4, l.l4_len)) == 0) {
-      ok |= PacketBuf::kRxL4ChecksumOk;
-    }
-  }
-  return ok;
+  if (!locate(const_cast<uint8_t*>(frame.data()), frame.size(), l)) return r;
+  r.ipv4 = l.v4;
+  r.ipv6 = !l.v4;
+  r.l3_ok = !l.v4 || checksum(l.l3, l.l3_len) == 0;
+  if (!l.l4) return r;
+  size_t off = checksum_offset(l.proto, l.l4_len);
+  if (!off) return r;
+  r.l4_proto = l.proto;
+  r.l4_ok = !(l.proto == kProtoUdp && load16(l.l4 + off) == 0) &&
+            checksum_fold(checksum_add(pseudo_header_sum(l.src, l.dst, l.proto, uint32_t(l.l4_len)), l.l4, l.l4_len)) == 0;
+  return r;
+}
+
+void fill_offloaded_checksums(PacketBuf& frame, uint32_t tx_flags) {
+  if (frame.chain) return;
+  fill_offloaded_checksums(std::span<uint8_t>(frame.data(), frame.size()), tx_flags & PacketBuf::kTxIpv4Checksum,
+                           tx_flags & PacketBuf::kTxL4Checksum);
+}
+
+uint32_t verify_checksums(const PacketBuf& frame) {
+  if (frame.chain) return 0;
+  ChecksumCheck c = check_checksums(frame.bytes());
+  return (c.ipv4 && c.l3_ok ? PacketBuf::kRxL3ChecksumOk : 0) | (c.l4_ok ? PacketBuf::kRxL4ChecksumOk : 0);
 }
 
 }  // namespace shunt

@@ -82,6 +82,9 @@ class SimPort final : public Device {
   size_t tx_burst(PacketPtr* frames, size_t n) override;
 
   size_t index() const { return index_; }
+  // Whether the port fills and verifies checksums itself (LinkConfig::checksum_offload). A NIC
+  // model between the port and its stack does that work, so it turns the port's off.
+  void set_checksum_offload(bool on) { info_.rx_checksum = info_.tx_checksum = on; }
   // The link's serialization rate (bit/s; 0: frames take no time).
   uint64_t link_rate_bps() const;
   // Frames are waiting for rx_burst().
