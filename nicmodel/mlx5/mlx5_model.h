@@ -61,6 +61,8 @@ struct PacketTimeline {
   Nanos doorbell = shunt::kNever, doorbell_seen = shunt::kNever, wqe_fetched = shunt::kNever,
         dma_done = shunt::kNever, wire_start = shunt::kNever, wire_end = shunt::kNever,
         cqe = shunt::kNever;
+  // Compares the fields, never the padding bytes between them.
+  bool operator==(const PacketTimeline&) const = default;
 };
 
 struct NicModelOptions {
