@@ -50,6 +50,8 @@ class Mlx5NetDevice final : public ns3::NetDevice, private WirePort {
   // What the host's stack drives (valid after Setup).
   shunt::Device& driver();
   Mlx5Model& model() { return *model_; }
+  // The simulation's clock, which the host's stack uses too.
+  shunt::Clock& model_clock() { return clock_; }
   // Called (from the scheduler) when the model wrote CQEs: the host should poll its stack.
   void SetCompletionCallback(std::function<void()> cb) { on_completion_ = std::move(cb); }
   // After the host rang doorbells: (re)schedules the model's next event.
