@@ -1,5 +1,7 @@
 // The `shunt` command: help, version, configuration, and the demo (UDP ping-pong between two
 // stacks in virtual time over the harness link).
+#include <unistd.h>
+
 #include <cerrno>
 #include <cinttypes>
 #include <cmath>
@@ -44,6 +46,10 @@ void usage(FILE* out) {
       "                       it is mlx5sim, else sim)\n"
       "  config [--markdown]  every SHUNT_* variable with its value and accepted range\n"
       "                       (--markdown: the table of docs/config.md)\n"
+      "  netsim --dir DIR [options]  real processes as hosts of an ns-3 topology in real\n"
+      "                     time; each attaches with SHUNT_DEVICE=unix:path=DIR/hostN.sock\n"
+      "                     (runs shunt-netsim next to this binary; `shunt netsim --help`,\n"
+      "                     docs/netsim.md)\n"
       "  version            print the version\n"
       "  help, --help, -h   this text\n"
       "\n"
@@ -276,6 +282,28 @@ int cmd_demo(const std::vector<std::string>& args) {
   return 0;
 }
 
+// `shunt netsim ...`: execs the shunt-netsim program that sits next to this binary (it links
+// ns-3, which the stack must not).
+int cmd_netsim(char** argv_rest) {
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) {
+    std::fprintf(stderr, "shunt: netsim: cannot find this program's directory: %s\n", std::strerror(errno));
+    return 1;
+  }
+  std::string dir(self, size_t(n));
+  dir = dir.substr(0, dir.rfind('/'));
+  const std::string program = dir + "/shunt-netsim";
+  std::vector<char*> args;
+  args.push_back(const_cast<char*>("shunt-netsim"));
+  for (char** a = argv_rest; *a; ++a) args.push_back(*a);
+  args.push_back(nullptr);
+  ::execv(program.c_str(), args.data());
+  std::fprintf(stderr, "shunt: netsim: cannot run %s: %s%s\n", program.c_str(), std::strerror(errno),
+               errno == ENOENT ? " (build the shunt-netsim target)" : "");
+  return 1;
+}
+
 int run(int argc, char** argv) {
   if (argc < 2) return usage_error("no command given");
   std::string cmd = argv[1];
@@ -289,6 +317,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (cmd == "config") return cmd_config(args);
+  if (cmd == "netsim") return cmd_netsim(argv + 2);
   if (cmd == "demo") {
     for (const auto& a : args) {
       if (a == "--help" || a == "-h") {

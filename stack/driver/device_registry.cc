@@ -8,6 +8,7 @@
 #include "stack/driver/mlx5/mlx5_driver.h"
 #include "stack/driver/mlx5/verbs_binding.h"
 #include "stack/driver/tap/tap.h"
+#include "stack/driver/unixsock/unix_device.h"
 
 namespace shunt {
 namespace {
@@ -126,11 +127,54 @@ OpenedDevice open_mlx5(const DeviceSpec& spec, Clock&, const Config& config) {
   return out;
 }
 
+// A host port of `shunt netsim`: a connected SOCK_SEQPACKET socket (docs/netsim.md).
+OpenedDevice open_unix(const DeviceSpec& spec, Clock&, const Config&) {
+  OpenedDevice out;
+  if (auto e = spec.check_options("path|mac|mtu"); !e.empty()) {
+    out.error = e;
+    return out;
+  }
+  UnixDeviceOptions o;
+  if (auto v = spec.option("path")) {
+    o.path = *v;
+  } else if (!spec.name.empty()) {
+    o.path = spec.name;
+  } else {
+    out.error = "needs a socket: unix:path=DIR/hostN.sock";
+    return out;
+  }
+  if (auto v = spec.option("mac")) {
+    auto mac = MacAddr::parse(*v);
+    if (!mac) {
+      out.error = "mac=" + *v + ": not a MAC address";
+      return out;
+    }
+    o.mac = *mac;
+  }
+  if (auto v = spec.option("mtu")) {
+    char* end = nullptr;
+    unsigned long mtu = std::strtoul(v->c_str(), &end, 10);
+    if (*end || mtu < 68 || mtu > 2030) {
+      out.error = "mtu=" + *v + ": expected an integer in [68, 2030]";
+      return out;
+    }
+    o.mtu = uint32_t(mtu);
+  }
+  auto r = UnixDevice::open(o);
+  if (!r.device) {
+    out.error = r.error;
+    return out;
+  }
+  out.device = std::move(r.device);
+  return out;
+}
+
 void register_builtin_kinds() {
   static std::once_flag once;
   std::call_once(once, [] {
     registry().emplace("mlx5", Kind{"mlx5:[DEVICE][,port=N][,mac=MAC][,ipv4=ADDR][,ipv6=ADDR][,mtu=N]  a ConnectX through rdma-core (raw-packet QP, flow steering; docs/hardware.md)", open_mlx5});
     registry().emplace("tap", Kind{"tap:IFNAME[,mac=MAC]  a Linux TAP interface (created if missing; needs CAP_NET_ADMIN)", open_tap});
+    registry().emplace("unix", Kind{"unix:path=SOCKET[,mac=MAC][,mtu=N]  a host port of `shunt netsim` (a SOCK_SEQPACKET socket; docs/netsim.md)", open_unix});
   });
 }
 
