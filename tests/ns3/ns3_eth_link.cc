@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <ns3/applications-module.h>
+#include <ns3/bridge-helper.h>
 #include <ns3/double.h>
 #include <ns3/pointer.h>
 #include <ns3/rng-seed-manager.h>
@@ -149,11 +150,12 @@ BOOST_AUTO_TEST_CASE(tcp_bulk_transfer_delivers_exactly_the_bytes_sent) {
   ba.Start(MilliSeconds(1));
   int64_t done_at = -1;
   sa.Get(0)->TraceConnectWithoutContext(
-      "Rx", MakeCallback(+[](int64_t* at, Ptr<PacketSink> s, uint64_t total, Ptr<const Packet>,
+      "Rx", MakeCallback(+[](int64_t* at, PacketSink* s, uint64_t total, Ptr<const Packet>,
                              const Address&) {
               if (s->GetTotalRx() == total && *at < 0) *at = Simulator::Now().GetNanoSeconds();
             })
-                .Bind(&done_at, DynamicCast<PacketSink>(sa.Get(0)), kBytes));
+                // A raw pointer: a Ptr bound into the sink's own trace would keep it alive.
+                .Bind(&done_at, PeekPointer(DynamicCast<PacketSink>(sa.Get(0))), kBytes));
   Simulator::Stop(Seconds(2));
   Simulator::Run();
   auto ps = DynamicCast<PacketSink>(sa.Get(0));
@@ -346,10 +348,78 @@ BOOST_AUTO_TEST_CASE(queue_discs_sit_on_top_and_the_device_queue_stops_them) {
   Simulator::Destroy();
 }
 
+BOOST_AUTO_TEST_CASE(ns3_hosts_talk_through_a_bridge_whose_ports_are_eth_links) {
+  // h0 -- sw -- h1: BridgeNetDevice forwards with SendFrom and learns from the promiscuous path.
+  RngSeedManager::SetSeed(1);
+  RngSeedManager::SetRun(1);
+  NodeContainer hosts, sw;
+  hosts.Create(2);
+  sw.Create(1);
+  EthLinkHelper link;
+  link.SetChannelAttribute("Delay", StringValue("1us"));
+  NetDeviceContainer l0 = link.Install(hosts.Get(0), sw.Get(0));
+  NetDeviceContainer l1 = link.Install(hosts.Get(1), sw.Get(0));
+  NetDeviceContainer ports;
+  ports.Add(l0.Get(1));
+  ports.Add(l1.Get(1));
+  BridgeHelper bridge;
+  bridge.Install(sw.Get(0), ports);
+  InternetStackHelper stack;
+  stack.Install(hosts);
+  stack.AssignStreams(hosts, 0);
+  NetDeviceContainer host_devs;
+  host_devs.Add(l0.Get(0));
+  host_devs.Add(l1.Get(0));
+  Ipv4AddressHelper addr("10.0.3.0", "255.255.255.0");
+  Ipv4InterfaceContainer ifs = addr.Assign(host_devs);
+  UdpEchoServerHelper server(9);
+  ApplicationContainer s = server.Install(hosts.Get(1));
+  UdpEchoClientHelper client(ifs.GetAddress(1), 9);
+  client.SetAttribute("MaxPackets", UintegerValue(3));
+  client.SetAttribute("Interval", TimeValue(MilliSeconds(20)));
+  ApplicationContainer c = client.Install(hosts.Get(0));
+  c.Start(MilliSeconds(1));
+  int echoes = 0;
+  c.Get(0)->TraceConnectWithoutContext("Rx", MakeBoundCallback(&Count, &echoes));
+  Simulator::Stop(MilliSeconds(200));
+  Simulator::Run();
+  BOOST_TEST(echoes == 3);
+  Simulator::Destroy();
+}
+
+BOOST_AUTO_TEST_CASE(ipv6_with_neighbor_discovery_works_over_the_link) {
+  RngSeedManager::SetSeed(1);
+  RngSeedManager::SetRun(1);
+  NodeContainer nodes;
+  nodes.Create(2);
+  EthLinkHelper link;
+  link.SetChannelAttribute("Delay", StringValue("5us"));
+  NetDeviceContainer devs = link.Install(nodes.Get(0), nodes.Get(1));
+  InternetStackHelper stack;
+  stack.Install(nodes);
+  stack.AssignStreams(nodes, 0);
+  Ipv6AddressHelper addr(Ipv6Address("2001:db8::"), Ipv6Prefix(64));
+  Ipv6InterfaceContainer ifs = addr.Assign(devs);
+  UdpEchoServerHelper server(9);
+  server.Install(nodes.Get(1));
+  UdpEchoClientHelper client(ifs.GetAddress(1, 1), 9);
+  client.SetAttribute("MaxPackets", UintegerValue(3));
+  client.SetAttribute("Interval", TimeValue(MilliSeconds(20)));
+  ApplicationContainer c = client.Install(nodes.Get(0));
+  c.Start(Seconds(2));  // after duplicate address detection
+  int echoes = 0;
+  c.Get(0)->TraceConnectWithoutContext("Rx", MakeBoundCallback(&Count, &echoes));
+  Simulator::Stop(Seconds(3));
+  Simulator::Run();
+  BOOST_TEST(echoes == 3);
+  Simulator::Destroy();
+}
+
 BOOST_AUTO_TEST_CASE(pcap_from_the_helper_is_ethernet_that_tshark_reads) {
   char dir[] = "/tmp/shunt-ethlink-XXXXXX";
   BOOST_REQUIRE(mkdtemp(dir) != nullptr);
   std::string file = std::string(dir) + "/a.pcap";
+  std::string ascii_file = std::string(dir) + "/b.tr";
   {
     RngSeedManager::SetSeed(1);
     RngSeedManager::SetRun(1);
@@ -359,6 +429,7 @@ BOOST_AUTO_TEST_CASE(pcap_from_the_helper_is_ethernet_that_tshark_reads) {
     link.SetChannelAttribute("Delay", StringValue("10us"));
     NetDeviceContainer devs = link.Install(nodes.Get(0), nodes.Get(1));
     link.EnablePcap(file, devs.Get(0), true, true);
+    link.EnableAscii(ascii_file, devs.Get(1), true);
     InternetStackHelper stack;
     stack.Install(nodes);
     Ipv4AddressHelper addr("10.0.2.0", "255.255.255.0");
@@ -394,7 +465,13 @@ BOOST_AUTO_TEST_CASE(pcap_from_the_helper_is_ethernet_that_tshark_reads) {
     BOOST_TEST(out.find("10.0.2.1 → 10.0.2.2     UDP") != std::string::npos);
     BOOST_TEST(out.find("10.0.2.2 → 10.0.2.1     UDP") != std::string::npos);
   }
+  std::ifstream tr(ascii_file);
+  std::string text((std::istreambuf_iterator<char>(tr)), std::istreambuf_iterator<char>());
+  BOOST_TEST(text.find("r ") == 0u);  // first line: the ARP request received
+  BOOST_TEST(text.find("$nicmodel::EthLinkNetDevice/MacRx") != std::string::npos);
+  BOOST_TEST(text.find("TxQueue/Enqueue") != std::string::npos);
   std::remove(file.c_str());
+  std::remove(ascii_file.c_str());
   rmdir(dir);
 }
 
