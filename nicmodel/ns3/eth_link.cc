@@ -254,7 +254,9 @@ bool EthLinkNetDevice::SendFrom(ns3::Ptr<ns3::Packet> packet, const ns3::Address
 bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address src,
                                ns3::Mac48Address dst, uint16_t protocol) {
   mac_tx_(payload);
-  if (!link_up_ || payload->GetSize() > mtu_) {
+  // IEEE 802.1Q 6.9: a tagged frame carries its 4-byte tag before the MTU-sized payload.
+  const uint32_t max_payload = mtu_ + ((protocol == 0x8100 || protocol == 0x88a8) ? 4 : 0);
+  if (!link_up_ || payload->GetSize() > max_payload) {
     mac_tx_drop_(payload);
     return false;
   }

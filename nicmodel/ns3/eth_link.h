@@ -102,7 +102,8 @@ class EthLinkNetDevice : public ns3::NetDevice {
   ns3::Ptr<ns3::Channel> GetChannel() const override;
   void SetAddress(ns3::Address address) override;
   ns3::Address GetAddress() const override { return address_; }
-  // 68 (RFC 791 3.2 minimum) to 9000 (jumbo frames).
+  // 68 (RFC 791 3.2 minimum) to 9000 (jumbo frames). Larger payloads are dropped (MacTxDrop);
+  // a VLAN-tagged payload (ethertype 0x8100/0x88a8) may be 4 bytes longer.
   bool SetMtu(const uint16_t mtu) override;
   uint16_t GetMtu() const override { return mtu_; }
   bool IsLinkUp() const override { return link_up_; }
