@@ -143,8 +143,8 @@ int64_t Topology::NextStreams(int64_t n) {
   return first;
 }
 
-Topology::LinkEnds Topology::Cable(ns3::Ptr<ns3::Node> a, ns3::Ptr<ns3::Node> b, const LinkSpec& link,
-                                   Medium medium) {
+Topology::LinkEnds Topology::Cable(ns3::Ptr<ns3::Node> a, ns3::Ptr<ns3::Node> b,
+                                   const LinkSpec& link, Medium medium) {
   ns3::NetDeviceContainer devs;
   if (medium == Medium::kEthLink) {
     EthLinkHelper h;
@@ -168,7 +168,8 @@ Topology::LinkEnds Topology::Cable(ns3::Ptr<ns3::Node> a, ns3::Ptr<ns3::Node> b,
     d->SetAddress(NextMac());
     link_devices_.push_back(d);
     phy_rx_drop_counts_.push_back(0);
-    d->TraceConnectWithoutContext("PhyRxDrop", ns3::MakeBoundCallback(&CountDrop, &phy_rx_drop_counts_.back()));
+    d->TraceConnectWithoutContext("PhyRxDrop",
+                                  ns3::MakeBoundCallback(&CountDrop, &phy_rx_drop_counts_.back()));
   }
   AddErrorModels(ends, link.error);
   return ends;
@@ -223,8 +224,8 @@ void Topology::InstallInternet(ns3::Ptr<ns3::Node> node) {
   node->GetObject<ns3::Icmpv6L4Protocol>()->SetAttribute("DAD", ns3::BooleanValue(options_.dad));
 }
 
-uint32_t Topology::AddInterface(ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::NetDevice> dev, shunt::Ipv4Addr v4,
-                                shunt::Ipv6Addr v6, bool forwarding) {
+uint32_t Topology::AddInterface(ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::NetDevice> dev,
+                                shunt::Ipv4Addr v4, shunt::Ipv6Addr v6, bool forwarding) {
   auto ipv4 = node->GetObject<ns3::Ipv4>();
   const int32_t i4 = ipv4->AddInterface(dev);
   ipv4->AddAddress(i4, ns3::Ipv4InterfaceAddress(ns3::Ipv4Address(v4.v), ns3::Ipv4Mask("/24")));
@@ -242,8 +243,8 @@ uint32_t Topology::AddInterface(ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::NetDevic
 }
 
 void Topology::AddHost(HostKind kind, ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::NetDevice> phy,
-                       ns3::Ptr<ns3::NetDevice> far_end, uint64_t rate_bps, shunt::Ipv4Addr v4, shunt::Ipv6Addr v6,
-                       shunt::Ipv4Addr gw4, shunt::Ipv6Addr gw6) {
+                       ns3::Ptr<ns3::NetDevice> far_end, uint64_t rate_bps, shunt::Ipv4Addr v4,
+                       shunt::Ipv6Addr v6, shunt::Ipv4Addr gw4, shunt::Ipv6Addr gw6) {
   TopologyHost h;
   h.kind = kind;
   h.node = node;
@@ -267,12 +268,14 @@ void Topology::AddHost(HostKind kind, ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::Ne
     InstallInternet(node);
     h.ns3_interface = AddInterface(node, phy, v4, v6, false);
     if (!gw4.is_unspecified()) {
-      ns3::Ipv4StaticRoutingHelper().GetStaticRouting(node->GetObject<ns3::Ipv4>())->SetDefaultRoute(
-          ns3::Ipv4Address(gw4.v), h.ns3_interface);
+      ns3::Ipv4StaticRoutingHelper()
+          .GetStaticRouting(node->GetObject<ns3::Ipv4>())
+          ->SetDefaultRoute(ns3::Ipv4Address(gw4.v), h.ns3_interface);
     }
     if (!gw6.is_unspecified()) {
-      ns3::Ipv6StaticRoutingHelper().GetStaticRouting(node->GetObject<ns3::Ipv6>())->SetDefaultRoute(
-          Ns3V6(gw6), h.ns3_interface);
+      ns3::Ipv6StaticRoutingHelper()
+          .GetStaticRouting(node->GetObject<ns3::Ipv6>())
+          ->SetDefaultRoute(Ns3V6(gw6), h.ns3_interface);
     }
   }
   hosts_.push_back(std::move(h));
@@ -283,14 +286,18 @@ std::unique_ptr<Topology> Topology::TwoHosts(HostKind a, HostKind b, const LinkS
   std::unique_ptr<Topology> t(new Topology(options));
   t->nodes_.Create(2);
   auto ends = t->Cable(t->nodes_.Get(0), t->nodes_.Get(1), link, medium);
-  t->AddHost(a, t->nodes_.Get(0), ends.a, ends.b, link.rate_bps, V4(10, 0, 0, 1), V6(0, 0, 1), {}, {});
-  t->AddHost(b, t->nodes_.Get(1), ends.b, ends.a, link.rate_bps, V4(10, 0, 0, 2), V6(0, 0, 2), {}, {});
+  t->AddHost(a, t->nodes_.Get(0), ends.a, ends.b, link.rate_bps, V4(10, 0, 0, 1), V6(0, 0, 1), {},
+             {});
+  t->AddHost(b, t->nodes_.Get(1), ends.b, ends.a, link.rate_bps, V4(10, 0, 0, 2), V6(0, 0, 2), {},
+             {});
   return t;
 }
 
-std::unique_ptr<Topology> Topology::Dumbbell(size_t n_left, size_t n_right, const std::vector<HostKind>& kinds,
+std::unique_ptr<Topology> Topology::Dumbbell(size_t n_left, size_t n_right,
+                                             const std::vector<HostKind>& kinds,
                                              const LinkSpec& edge, const LinkSpec& bottleneck,
-                                             const QueueDiscSpec& queue, const TopologyOptions& options) {
+                                             const QueueDiscSpec& queue,
+                                             const TopologyOptions& options) {
   if (n_left == 0 || n_right == 0 || n_left > 250 || n_right > 250) {
     throw std::invalid_argument("Dumbbell: 1 to 250 hosts on each side");
   }
@@ -306,8 +313,10 @@ std::unique_ptr<Topology> Topology::Dumbbell(size_t n_left, size_t n_right, cons
   LinkSpec core = bottleneck;
   core.queue_packets = std::max<uint32_t>(1, queue.device_packets);
   auto mid = t->Cable(t->left_router_, t->right_router_, core, Medium::kEthLink);
-  const uint32_t left_core = t->AddInterface(t->left_router_, mid.a, V4(10, 0, 0, 1), V6(0, 0, 1), true);
-  const uint32_t right_core = t->AddInterface(t->right_router_, mid.b, V4(10, 0, 0, 2), V6(0, 0, 2), true);
+  const uint32_t left_core =
+      t->AddInterface(t->left_router_, mid.a, V4(10, 0, 0, 1), V6(0, 0, 1), true);
+  const uint32_t right_core =
+      t->AddInterface(t->right_router_, mid.b, V4(10, 0, 0, 2), V6(0, 0, 2), true);
 
   for (size_t i = 0; i < n; ++i) {
     const bool left = i < n_left;
@@ -317,16 +326,20 @@ std::unique_ptr<Topology> Topology::Dumbbell(size_t n_left, size_t n_right, cons
     auto node = t->nodes_.Get(uint32_t(i));
     auto ends = t->Cable(node, router, edge, Medium::kEthLink);
     t->AddInterface(router, ends.b, V4(10, side, subnet, 1), V6(side, subnet, 1), true);
-    t->AddHost(KindOf(kinds, i), node, ends.a, ends.b, edge.rate_bps, V4(10, side, subnet, 2), V6(side, subnet, 2),
-               V4(10, side, subnet, 1), V6(side, subnet, 1));
+    t->AddHost(KindOf(kinds, i), node, ends.a, ends.b, edge.rate_bps, V4(10, side, subnet, 2),
+               V6(side, subnet, 2), V4(10, side, subnet, 1), V6(side, subnet, 1));
   }
 
   // Each router reaches the other side's /16 (and fd00:<side>::/32) through the bottleneck.
   auto v4_routes = [](ns3::Ptr<ns3::Node> r, uint8_t other, uint8_t peer, uint32_t ifx) {
-    ns3::Ipv4StaticRoutingHelper().GetStaticRouting(r->GetObject<ns3::Ipv4>())->AddNetworkRouteTo(
-        ns3::Ipv4Address(V4(10, other, 0, 0).v), ns3::Ipv4Mask("/16"), ns3::Ipv4Address(V4(10, 0, 0, peer).v), ifx);
-    ns3::Ipv6StaticRoutingHelper().GetStaticRouting(r->GetObject<ns3::Ipv6>())->AddNetworkRouteTo(
-        Ns3V6(V6(other, 0, 0)), ns3::Ipv6Prefix(32), Ns3V6(V6(0, 0, peer)), ifx);
+    ns3::Ipv4StaticRoutingHelper()
+        .GetStaticRouting(r->GetObject<ns3::Ipv4>())
+        ->AddNetworkRouteTo(ns3::Ipv4Address(V4(10, other, 0, 0).v), ns3::Ipv4Mask("/16"),
+                            ns3::Ipv4Address(V4(10, 0, 0, peer).v), ifx);
+    ns3::Ipv6StaticRoutingHelper()
+        .GetStaticRouting(r->GetObject<ns3::Ipv6>())
+        ->AddNetworkRouteTo(Ns3V6(V6(other, 0, 0)), ns3::Ipv6Prefix(32), Ns3V6(V6(0, 0, peer)),
+                            ifx);
   };
   v4_routes(t->left_router_, 2, 2, left_core);
   v4_routes(t->right_router_, 1, 1, right_core);
@@ -338,11 +351,13 @@ std::unique_ptr<Topology> Topology::Dumbbell(size_t n_left, size_t n_right, cons
       tch.SetRootQueueDisc("ns3::FifoQueueDisc", "MaxSize", Packets(queue.max_packets));
       break;
     case QueueDiscSpec::Kind::kRed: {
-      const uint32_t min_th = queue.red_min_th ? queue.red_min_th : std::max<uint32_t>(1, queue.max_packets / 5);
-      const uint32_t max_th = queue.red_max_th ? queue.red_max_th : std::max(min_th + 1, queue.max_packets / 2);
+      const uint32_t min_th =
+          queue.red_min_th ? queue.red_min_th : std::max<uint32_t>(1, queue.max_packets / 5);
+      const uint32_t max_th =
+          queue.red_max_th ? queue.red_max_th : std::max(min_th + 1, queue.max_packets / 2);
       tch.SetRootQueueDisc("ns3::RedQueueDisc", "MaxSize", Packets(queue.max_packets), "MinTh",
-                           ns3::DoubleValue(min_th), "MaxTh", ns3::DoubleValue(max_th), "MeanPktSize",
-                           ns3::UintegerValue(bottleneck.mtu), "LinkBandwidth",
+                           ns3::DoubleValue(min_th), "MaxTh", ns3::DoubleValue(max_th),
+                           "MeanPktSize", ns3::UintegerValue(bottleneck.mtu), "LinkBandwidth",
                            ns3::DataRateValue(ns3::DataRate(bottleneck.rate_bps)), "LinkDelay",
                            ns3::TimeValue(ns3::NanoSeconds(bottleneck.delay)));
       break;
@@ -353,7 +368,8 @@ std::unique_ptr<Topology> Topology::Dumbbell(size_t n_left, size_t n_right, cons
                            ns3::TimeValue(ns3::NanoSeconds(queue.codel_interval)));
       break;
   }
-  for (auto& [router, dev] : {std::pair{t->left_router_, mid.a}, std::pair{t->right_router_, mid.b}}) {
+  for (auto& [router, dev] :
+       {std::pair{t->left_router_, mid.a}, std::pair{t->right_router_, mid.b}}) {
     auto tc = router->GetObject<ns3::TrafficControlLayer>();
     if (tc && tc->GetRootQueueDiscOnDevice(dev)) tch.Uninstall(dev);
   }
@@ -367,9 +383,11 @@ std::unique_ptr<Topology> Topology::Dumbbell(size_t n_left, size_t n_right, cons
 }
 
 std::unique_ptr<Topology> Topology::Star(size_t n, const std::vector<HostKind>& kinds,
-                                         const std::vector<LinkSpec>& links, const TopologyOptions& options) {
+                                         const std::vector<LinkSpec>& links,
+                                         const TopologyOptions& options) {
   if (n == 0 || n > 250) throw std::invalid_argument("Star: 1 to 250 hosts");
-  if (links.size() != 1 && links.size() != n) throw std::invalid_argument("Star: one LinkSpec, or one per host");
+  if (links.size() != 1 && links.size() != n)
+    throw std::invalid_argument("Star: one LinkSpec, or one per host");
   std::unique_ptr<Topology> t(new Topology(options));
   // Hosts are nodes 0..n-1, then the switch.
   t->nodes_.Create(uint32_t(n + 1));
@@ -385,8 +403,8 @@ std::unique_ptr<Topology> Topology::Star(size_t n, const std::vector<HostKind>& 
   ns3::BridgeHelper().Install(t->switch_, ports);
   for (size_t i = 0; i < n; ++i) {
     const LinkSpec& link = links.size() == 1 ? links[0] : links[i];
-    t->AddHost(KindOf(kinds, i), t->nodes_.Get(uint32_t(i)), cables[i].a, cables[i].b, link.rate_bps,
-               V4(10, 0, 0, uint8_t(i + 1)), V6(0, 0, uint16_t(i + 1)), {}, {});
+    t->AddHost(KindOf(kinds, i), t->nodes_.Get(uint32_t(i)), cables[i].a, cables[i].b,
+               link.rate_bps, V4(10, 0, 0, uint8_t(i + 1)), V6(0, 0, uint16_t(i + 1)), {}, {});
   }
   return t;
 }
@@ -419,8 +437,10 @@ uint64_t Topology::phy_rx_drops() const {
 }
 
 uint64_t Topology::TxQueueDrops(ns3::Ptr<ns3::NetDevice> device) {
-  if (auto e = ns3::DynamicCast<EthLinkNetDevice>(device)) return e->GetQueue()->GetTotalDroppedPackets();
-  if (auto c = ns3::DynamicCast<ns3::CsmaNetDevice>(device)) return c->GetQueue()->GetTotalDroppedPackets();
+  if (auto e = ns3::DynamicCast<EthLinkNetDevice>(device))
+    return e->GetQueue()->GetTotalDroppedPackets();
+  if (auto c = ns3::DynamicCast<ns3::CsmaNetDevice>(device))
+    return c->GetQueue()->GetTotalDroppedPackets();
   return 0;
 }
 

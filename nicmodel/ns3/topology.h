@@ -105,16 +105,18 @@ struct TopologyOptions {
 struct TopologyHost {
   HostKind kind = HostKind::kShunt;
   ns3::Ptr<ns3::Node> node;
-  ns3::Ptr<ShuntHost> shunt;          // kShunt only
-  ns3::Ptr<ns3::NetDevice> phy;       // the host's device on its link (EthLink or CSMA)
-  ns3::Ptr<ns3::NetDevice> far_end;   // the router or switch port it is cabled to (null if none)
+  ns3::Ptr<ShuntHost> shunt;         // kShunt only
+  ns3::Ptr<ns3::NetDevice> phy;      // the host's device on its link (EthLink or CSMA)
+  ns3::Ptr<ns3::NetDevice> far_end;  // the router or switch port it is cabled to (null if none)
   ns3::Mac48Address mac;
-  shunt::Ipv4Addr v4;                 // 10.x.y.z
-  shunt::Ipv6Addr v6;                 // fd00:...
+  shunt::Ipv4Addr v4;  // 10.x.y.z
+  shunt::Ipv6Addr v6;  // fd00:...
   int v4_prefix = 24, v6_prefix = 64;
-  uint32_t ns3_interface = 0;         // kNs3: the Ipv4/Ipv6 interface index of `phy`
+  uint32_t ns3_interface = 0;  // kNs3: the Ipv4/Ipv6 interface index of `phy`
 
-  shunt::IpAddr addr(bool ipv6 = false) const { return ipv6 ? shunt::IpAddr(v6) : shunt::IpAddr(v4); }
+  shunt::IpAddr addr(bool ipv6 = false) const {
+    return ipv6 ? shunt::IpAddr(v6) : shunt::IpAddr(v4);
+  }
   ns3::Ipv4Address ns3_v4() const { return ns3::Ipv4Address(v4.v); }
   ns3::Ipv6Address ns3_v6() const;
 };
@@ -133,15 +135,18 @@ class Topology {
   // fd00:1:(i+1)::2/64 (gateway ::1); right host j: 10.2.(j+1).2/24, fd00:2:(j+1)::2/64. The
   // bottleneck is 10.0.0.0/24 and fd00::/64 (left router .1, right router .2); the routers
   // have static routes to the other side. `queue` applies to both bottleneck ends.
-  static std::unique_ptr<Topology> Dumbbell(size_t n_left, size_t n_right, const std::vector<HostKind>& kinds,
+  static std::unique_ptr<Topology> Dumbbell(size_t n_left, size_t n_right,
+                                            const std::vector<HostKind>& kinds,
                                             const LinkSpec& edge, const LinkSpec& bottleneck,
-                                            const QueueDiscSpec& queue, const TopologyOptions& options = {});
+                                            const QueueDiscSpec& queue,
+                                            const TopologyOptions& options = {});
   // Host i: 10.0.0.(i+1)/24, fd00::(i+1)/64, on its own cable to switch port i. `links` has one
   // entry per host (the cable of host i, both ends) or a single entry for all.
   static std::unique_ptr<Topology> Star(size_t n, const std::vector<HostKind>& kinds,
-                                        const std::vector<LinkSpec>& links, const TopologyOptions& options = {});
-  static std::unique_ptr<Topology> Star(size_t n, const std::vector<HostKind>& kinds, const LinkSpec& link,
-                                        const TopologyOptions& options = {}) {
+                                        const std::vector<LinkSpec>& links,
+                                        const TopologyOptions& options = {});
+  static std::unique_ptr<Topology> Star(size_t n, const std::vector<HostKind>& kinds,
+                                        const LinkSpec& link, const TopologyOptions& options = {}) {
     return Star(n, kinds, std::vector<LinkSpec>{link}, options);
   }
 
@@ -158,7 +163,9 @@ class Topology {
   // of the bottleneck; null otherwise.
   ns3::Ptr<ns3::Node> left_router() const { return left_router_; }
   ns3::Ptr<ns3::Node> right_router() const { return right_router_; }
-  ns3::Ptr<ns3::QueueDisc> bottleneck_queue_disc(bool left = true) const { return left ? left_disc_ : right_disc_; }
+  ns3::Ptr<ns3::QueueDisc> bottleneck_queue_disc(bool left = true) const {
+    return left ? left_disc_ : right_disc_;
+  }
   // Star: the switch node; its port i faces host i (host(i).far_end).
   ns3::Ptr<ns3::Node> switch_node() const { return switch_; }
 
@@ -190,9 +197,11 @@ class Topology {
   int64_t NextStreams(int64_t n);
   // Puts a host of `kind` on `node` whose link device is `phy`, with its addresses; gateways
   // optional (zero: none).
-  void AddHost(HostKind kind, ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::NetDevice> phy, ns3::Ptr<ns3::NetDevice> far_end,
-               uint64_t rate_bps, shunt::Ipv4Addr v4, shunt::Ipv6Addr v6, shunt::Ipv4Addr gw4, shunt::Ipv6Addr gw6);
-  // ns-3's InternetStack on `node`, with fixed random streams and no DAD (addresses usable at once).
+  void AddHost(HostKind kind, ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::NetDevice> phy,
+               ns3::Ptr<ns3::NetDevice> far_end, uint64_t rate_bps, shunt::Ipv4Addr v4,
+               shunt::Ipv6Addr v6, shunt::Ipv4Addr gw4, shunt::Ipv6Addr gw6);
+  // ns-3's InternetStack on `node`, with fixed random streams and no DAD (addresses usable at
+  // once).
   void InstallInternet(ns3::Ptr<ns3::Node> node);
   // Adds `dev` as an ns-3 IP interface with the two addresses; returns the interface index.
   uint32_t AddInterface(ns3::Ptr<ns3::Node> node, ns3::Ptr<ns3::NetDevice> dev, shunt::Ipv4Addr v4,

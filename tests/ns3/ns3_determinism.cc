@@ -22,7 +22,7 @@ namespace {
 
 struct Trace {
   std::vector<std::string> pcap_names;
-  std::vector<std::string> pcaps;  // file contents, in device order
+  std::vector<std::string> pcaps;                      // file contents, in device order
   std::vector<std::vector<PacketTimeline>> timelines;  // per Shunt host
   uint64_t received = 0, phy_drops = 0, queue_drops = 0;
   size_t complete = 0;
@@ -47,8 +47,9 @@ Trace RunDumbbell(uint32_t seed, const std::string& tag) {
     options.config.tcp_rto_min_ms = 5;
     options.config.tcp_rto_initial_ms = 20;  // a lost SYN costs 20 ms, not a second
     // Left: two Shunt senders; right: a Shunt receiver and an ns-3 host (ARP, NDP with jitter).
-    auto t = Topology::Dumbbell(2, 2, {HostKind::kShunt, HostKind::kShunt, HostKind::kShunt, HostKind::kNs3}, edge,
-                                bottleneck, q, options);
+    auto t = Topology::Dumbbell(
+        2, 2, {HostKind::kShunt, HostKind::kShunt, HostKind::kShunt, HostKind::kNs3}, edge,
+        bottleneck, q, options);
     t->EnablePcap(prefix);
     ns3::UdpEchoServerHelper server(7);
     server.Install(t->host(3).node);
@@ -79,7 +80,9 @@ Trace RunDumbbell(uint32_t seed, const std::string& tag) {
 // says it carries: without padding and FCS.
 std::vector<std::string> FramesWithoutPadding(const std::string& file) {
   std::vector<std::string> out;
-  auto u16 = [&](size_t at) { return at + 2 <= file.size() ? size_t(uint8_t(file[at])) << 8 | uint8_t(file[at + 1]) : 0; };
+  auto u16 = [&](size_t at) {
+    return at + 2 <= file.size() ? size_t(uint8_t(file[at])) << 8 | uint8_t(file[at + 1]) : 0;
+  };
   size_t o = 24;  // the file header
   while (o + 16 <= file.size()) {
     uint32_t caplen;
@@ -88,9 +91,15 @@ std::vector<std::string> FramesWithoutPadding(const std::string& file) {
     if (f + caplen > file.size() || caplen < 14) break;
     size_t len = caplen;
     switch (u16(f + 12)) {
-      case 0x0806: len = 14 + 28; break;                // RFC 826, for IPv4 over Ethernet
-      case 0x0800: len = 14 + u16(f + 14 + 2); break;   // RFC 791 total length
-      case 0x86dd: len = 14 + 40 + u16(f + 14 + 4); break;  // RFC 8200 payload length
+      case 0x0806:
+        len = 14 + 28;
+        break;  // RFC 826, for IPv4 over Ethernet
+      case 0x0800:
+        len = 14 + u16(f + 14 + 2);
+        break;  // RFC 791 total length
+      case 0x86dd:
+        len = 14 + 40 + u16(f + 14 + 4);
+        break;  // RFC 8200 payload length
     }
     // The record's timestamp (8 bytes) and the frame without its padding.
     out.push_back(file.substr(o, 8) + file.substr(f, std::min<size_t>(len, caplen)));
@@ -111,11 +120,16 @@ BOOST_AUTO_TEST_CASE(same_seed_gives_identical_pcaps_and_nic_timelines_another_s
   BOOST_TEST(a.queue_drops > 0u);
   size_t bytes = 0;
   for (const auto& p : a.pcaps) bytes += p.size();
-  BOOST_TEST_MESSAGE("seed 1: " << a.pcaps.size() << " pcap files, " << bytes << " bytes; " << a.queue_drops
-                                << " bottleneck drops, " << a.phy_drops << " frames lost; seed 2: " << c.queue_drops
-                                << " drops, " << c.phy_drops << " lost");
+  BOOST_TEST_MESSAGE("seed 1: " << a.pcaps.size() << " pcap files, " << bytes << " bytes; "
+                                << a.queue_drops << " bottleneck drops, " << a.phy_drops
+                                << " frames lost; seed 2: " << c.queue_drops << " drops, "
+                                << c.phy_drops << " lost");
   BOOST_REQUIRE(a.pcaps.size() == 10u);  // both ends of the bottleneck and of 4 edge cables
-  for (const auto& p : a.pcaps) BOOST_TEST(p.size() > 24u);  // more than the file header
+  for (const auto& p : a.pcaps) {
+    BOOST_TEST(p.size() > 24u);  // more than the file header
+    // pcap link type 1: DLT_EN10MB, whole Ethernet frames (what tshark reads as Ethernet).
+    BOOST_TEST((p.size() >= 24 && p[20] == 1 && p[21] == 0 && p[22] == 0 && p[23] == 0));
+  }
 
   // Same seed: every frame at the same time with the same bytes, every timeline field for field.
   BOOST_REQUIRE(b.pcaps.size() == a.pcaps.size());
@@ -127,7 +141,8 @@ BOOST_AUTO_TEST_CASE(same_seed_gives_identical_pcaps_and_nic_timelines_another_s
     // Packet::AddPaddingAtEnd, whose bytes are whatever ns-3's recycled buffers held, so the
     // padding of a few frames depends on what ran before in this process. A warning until the
     // link pads with zeros; then this becomes a BOOST_TEST.
-    BOOST_WARN_MESSAGE(a.pcaps[i] == b.pcaps[i], a.pcap_names[i] << ": the files differ (in padding bytes only)");
+    BOOST_WARN_MESSAGE(a.pcaps[i] == b.pcaps[i],
+                       a.pcap_names[i] << ": the files differ (in padding bytes only)");
   }
   BOOST_REQUIRE(a.timelines.size() == b.timelines.size());
   for (size_t h = 0; h < a.timelines.size(); ++h) {
@@ -141,7 +156,8 @@ BOOST_AUTO_TEST_CASE(same_seed_gives_identical_pcaps_and_nic_timelines_another_s
   // Another seed: another trace.
   BOOST_REQUIRE(c.pcaps.size() == a.pcaps.size());
   bool differs = false;
-  for (size_t i = 0; i < a.pcaps.size(); ++i) differs |= FramesWithoutPadding(a.pcaps[i]) != FramesWithoutPadding(c.pcaps[i]);
+  for (size_t i = 0; i < a.pcaps.size(); ++i)
+    differs |= FramesWithoutPadding(a.pcaps[i]) != FramesWithoutPadding(c.pcaps[i]);
   BOOST_TEST(differs);
   BOOST_TEST(!(a.timelines == c.timelines));
 }

@@ -27,7 +27,8 @@ void Incast(Nanos rto_min_ms, const char* label) {
   auto sink = AddTcpSink(t->shunt(0), 5001);
   std::vector<std::shared_ptr<TcpSendStats>> senders;
   for (size_t i = 1; i <= kSenders; ++i) {
-    senders.push_back(AddTcpSender(t->shunt(i), t->host(0).addr(), 5001, kBytes, 1, 10 * shunt::kMicro));
+    senders.push_back(
+        AddTcpSender(t->shunt(i), t->host(0).addr(), 5001, kBytes, 1, 10 * shunt::kMicro));
   }
   t->Run(3'000 * shunt::kMilli);
 
