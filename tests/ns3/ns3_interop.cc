@@ -18,8 +18,10 @@
 #include <ns3/nstime.h>
 #include <ns3/rng-seed-manager.h>
 #include <ns3/simulator.h>
+#include <ns3/queue-size.h>
 #include <ns3/uinteger.h>
 
+#include "nicmodel/ns3/eth_link.h"
 #include "nicmodel/ns3/ns3_apps.h"
 #include "nicmodel/ns3/shunt_host.h"
 #include "nicmodel/ns3/shunt_workloads.h"
@@ -39,7 +41,10 @@ const shunt::IpAddr kNs36 = *shunt::Ipv6Addr::parse("fd00::2");
 // RetransTimer = 1 s); workloads start after that. ns-3's DAD is off (Icmpv6L4Protocol::DAD).
 const ns3::Time kV6Start = ns3::MilliSeconds(1500);
 
-// Node 0: a Shunt host; node 1: an ns-3 host with ns-3's InternetStack. One 10 Gb/s CSMA segment.
+// What joins the two hosts: a CSMA segment (half duplex) or an EthLink cable (full duplex).
+enum class Link { kCsma, kEthLink };
+
+// Node 0: a Shunt host; node 1: an ns-3 host with ns-3's InternetStack, on one 10 Gb/s link.
 struct Mixed {
   ns3::NodeContainer nodes;
   ns3::NetDeviceContainer phys;
@@ -47,7 +52,7 @@ struct Mixed {
   ns3::Ptr<ns3::Node> native;
 
   // `v6`: ns-3's TCP sockets are sized for IPv6 (see SegmentSize below).
-  explicit Mixed(bool v6 = false) {
+  explicit Mixed(bool v6 = false, Link link = Link::kCsma) {
     ns3::RngSeedManager::SetSeed(1);
     ns3::RngSeedManager::SetRun(1);
     // ns-3's TCP sends 536-byte segments unless told. SegmentSize is its payload per segment,
@@ -61,15 +66,26 @@ struct Mixed {
     ns3::GlobalValue::Bind("ChecksumEnabled", ns3::BooleanValue(true));
 
     nodes.Create(2);
-    ns3::CsmaHelper csma;
-    csma.SetChannelAttribute("DataRate", ns3::DataRateValue(ns3::DataRate("10Gbps")));
-    csma.SetChannelAttribute("Delay", ns3::TimeValue(ns3::NanoSeconds(500)));
-    // Half duplex: data and ACKs take turns, so each sender's queue must hold what its NIC or
-    // TCP hands it meanwhile.
-    csma.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize", ns3::QueueSizeValue(ns3::QueueSize("10000p")));
-    phys = csma.Install(nodes);
     // Debugging aid: NS3_INTEROP_PCAP=/tmp/x writes /tmp/x-<node>-<device>.pcap.
-    if (std::getenv("NS3_INTEROP_PCAP")) csma.EnablePcapAll(std::getenv("NS3_INTEROP_PCAP"), true);
+    const char* pcap = std::getenv("NS3_INTEROP_PCAP");
+    if (link == Link::kCsma) {
+      ns3::CsmaHelper csma;
+      csma.SetChannelAttribute("DataRate", ns3::DataRateValue(ns3::DataRate("10Gbps")));
+      csma.SetChannelAttribute("Delay", ns3::TimeValue(ns3::NanoSeconds(500)));
+      // Half duplex: data and ACKs take turns, so each sender's queue must hold what its NIC or
+      // TCP hands it meanwhile.
+      csma.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize", ns3::QueueSizeValue(ns3::QueueSize("10000p")));
+      phys = csma.Install(nodes);
+      csma.AssignStreams(phys, 100);
+      if (pcap) csma.EnablePcapAll(pcap, true);
+    } else {
+      EthLinkHelper eth;
+      eth.SetDeviceAttribute("DataRate", ns3::DataRateValue(ns3::DataRate("10Gbps")));
+      eth.SetChannelAttribute("Delay", ns3::TimeValue(ns3::NanoSeconds(500)));
+      eth.SetQueue("ns3::DropTailQueue", "MaxSize", ns3::QueueSizeValue(ns3::QueueSize("1000p")));
+      phys = eth.Install(nodes);
+      if (pcap) eth.EnablePcapAll(pcap, true);
+    }
 
     shunt::Config config;
     config.seed = 1;
@@ -85,6 +101,8 @@ struct Mixed {
     native = nodes.Get(1);
     ns3::InternetStackHelper internet;
     internet.Install(native);
+    // Fixed random streams (ARP jitter, ...): a case gives the same figures alone or in a run.
+    internet.AssignStreams(ns3::NodeContainer(native), 0);
     ns3::NetDeviceContainer native_dev(phys.Get(1));
     ns3::Ipv4AddressHelper v4;
     v4.SetBase("10.0.0.0", "255.255.255.0", "0.0.0.2");
@@ -108,10 +126,14 @@ struct Mixed {
   uint64_t counter(const char* name) { return shunt->stack().counters().get(name); }
 };
 
-void ReportTcp(const char* what, uint64_t bytes, const TcpSendStats& tx, const TcpStreamStats& rx) {
+void ReportTcp(const std::string& what, uint64_t bytes, const TcpSendStats& tx, const TcpStreamStats& rx) {
   const double secs = double(rx.eof_at - tx.connected) / 1e9;
   BOOST_TEST_MESSAGE(what << ": " << bytes << " bytes in " << secs * 1e3 << " ms: " << bytes * 8 / secs / 1e9
                           << " Gbit/s goodput");
+}
+
+std::string Label(bool v6, Link link) {
+  return std::string(v6 ? " (v6, " : " (v4, ") + (link == Link::kCsma ? "csma)" : "ethlink)");
 }
 
 void ReportUdp(const char* what, const UdpClientStats& c) {
@@ -246,8 +268,8 @@ constexpr uint64_t kBulk = 2 << 20;
 // assumes the default send MSS towards it: 536 bytes over IPv4, 1220 over IPv6, less 12 bytes of
 // timestamps: 524- and 1208-byte segments. Shunt -> ns-3 goodput is lower for that reason, not
 // for lack of window: the other direction carries full 1448/1428-byte segments.
-void ShuntToNs3(bool v6) {
-  Mixed t(v6);
+void ShuntToNs3(bool v6, Link link = Link::kCsma) {
+  Mixed t(v6, link);
   const ns3::Time start = v6 ? kV6Start : ns3::MilliSeconds(1);
   auto sink = InstallPatternTcpSink(t.native, 5001, 7, v6)->stats();
   auto sender = AddTcpSender(*t.shunt, v6 ? kNs36 : kNs34, 5001, kBulk, 7, start.GetNanoSeconds());
@@ -264,11 +286,11 @@ void ShuntToNs3(bool v6) {
   BOOST_TEST(sender->peer_closed);
   const uint64_t default_payload = v6 ? 1220 - 12 : 536 - 12;
   BOOST_TEST(t.counter("tcp.tx_segments") >= kBulk / default_payload);
-  if (sink->complete(kBulk) == 1u) ReportTcp(v6 ? "shunt -> ns-3 tcp (v6)" : "shunt -> ns-3 tcp (v4)", kBulk, *sender, s);
+  if (sink->complete(kBulk) == 1u) ReportTcp("shunt -> ns-3 tcp" + Label(v6, link), kBulk, *sender, s);
 }
 
-void Ns3ToShunt(bool v6) {
-  Mixed t(v6);
+void Ns3ToShunt(bool v6, Link link = Link::kCsma) {
+  Mixed t(v6, link);
   const ns3::Time start = v6 ? kV6Start : ns3::MilliSeconds(1);
   auto sink = AddTcpSink(*t.shunt, 5001, 9, v6);
   auto source =
@@ -284,12 +306,48 @@ void Ns3ToShunt(bool v6) {
   BOOST_TEST(sink->complete(kBulk) == 1u);
   BOOST_TEST(source->sent == kBulk);
   BOOST_TEST(source->peer_closed);
-  if (sink->complete(kBulk) == 1u) ReportTcp(v6 ? "ns-3 -> shunt tcp (v6)" : "ns-3 -> shunt tcp (v4)", kBulk, *source, s);
+  if (sink->complete(kBulk) == 1u) ReportTcp("ns-3 -> shunt tcp" + Label(v6, link), kBulk, *source, s);
 }
 
 BOOST_AUTO_TEST_CASE(tcp_bulk_shunt_to_ns3_ipv4_is_byte_exact) { ShuntToNs3(false); }
 BOOST_AUTO_TEST_CASE(tcp_bulk_ns3_to_shunt_ipv4_is_byte_exact) { Ns3ToShunt(false); }
 BOOST_AUTO_TEST_CASE(tcp_bulk_shunt_to_ns3_ipv6_is_byte_exact) { ShuntToNs3(true); }
 BOOST_AUTO_TEST_CASE(tcp_bulk_ns3_to_shunt_ipv6_is_byte_exact) { Ns3ToShunt(true); }
+// The same over a full-duplex EthLink cable (data and ACKs do not take turns).
+BOOST_AUTO_TEST_CASE(tcp_bulk_shunt_to_ns3_ipv4_over_ethlink) { ShuntToNs3(false, Link::kEthLink); }
+BOOST_AUTO_TEST_CASE(tcp_bulk_ns3_to_shunt_ipv4_over_ethlink) { Ns3ToShunt(false, Link::kEthLink); }
+BOOST_AUTO_TEST_CASE(tcp_bulk_shunt_to_ns3_ipv6_over_ethlink) { ShuntToNs3(true, Link::kEthLink); }
+BOOST_AUTO_TEST_CASE(tcp_bulk_ns3_to_shunt_ipv6_over_ethlink) { Ns3ToShunt(true, Link::kEthLink); }
+
+// Both directions at once on the full-duplex cable, twice: the same seeds give the same
+// simulation (end times, every Shunt counter), with ns-3's random streams fixed.
+BOOST_AUTO_TEST_CASE(tcp_both_ways_at_once_is_byte_exact_and_deterministic) {
+  auto once = [] {
+    Mixed t(false, Link::kEthLink);
+    auto ns3_sink = InstallPatternTcpSink(t.native, 5001, 3)->stats();
+    auto shunt_sink = AddTcpSink(*t.shunt, 5002, 4);
+    auto sender = AddTcpSender(*t.shunt, kNs34, 5001, kBulk, 3, shunt::kMilli);
+    auto source = InstallPatternTcpSource(t.native, ToNs3SocketAddress(kShunt4, 5002), kBulk, 4,
+                                          ns3::MilliSeconds(1))
+                      ->stats();
+    ns3::Simulator::Stop(ns3::Seconds(3));
+    ns3::Simulator::Run();
+    BOOST_TEST(sender->error == "");
+    BOOST_TEST(source->error == "");
+    BOOST_TEST(ns3_sink->complete(kBulk) == 1u);
+    BOOST_TEST(shunt_sink->complete(kBulk) == 1u);
+    std::vector<shunt::Nanos> ends;
+    for (const auto& st : ns3_sink->streams) ends.push_back(st.eof_at);
+    for (const auto& st : shunt_sink->streams) ends.push_back(st.eof_at);
+    if (ends.size() == 2)
+      BOOST_TEST_MESSAGE("both ways at once (v4, ethlink): 2 x " << kBulk << " bytes, done at " << ends[0] / 1000
+                                                                   << " us and " << ends[1] / 1000 << " us");
+    return std::make_pair(ends, t.shunt->stack().counters().dump());
+  };
+  const auto first = once();
+  const auto second = once();
+  BOOST_TEST(first.first == second.first);
+  BOOST_TEST(first.second == second.second);
+}
 
 BOOST_AUTO_TEST_SUITE_END()
