@@ -262,7 +262,9 @@ bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address 
   }
   // IEEE 802.3 4.4.2: at least 46 bytes of payload, zero-padded.
   if (payload->GetSize() < kMinPayloadBytes) {
-    payload->AddPaddingAtEnd(kMinPayloadBytes - payload->GetSize());
+    // Not AddPaddingAtEnd: its bytes are whatever ns-3's recycled buffers held, so a trace would
+    // depend on what ran before. A new packet's bytes are zeros.
+    payload->AddAtEnd(ns3::Create<ns3::Packet>(kMinPayloadBytes - payload->GetSize()));
   }
   ns3::EthernetHeader header(false);
   header.SetSource(src);

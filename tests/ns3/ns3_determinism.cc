@@ -137,12 +137,8 @@ BOOST_AUTO_TEST_CASE(same_seed_gives_identical_pcaps_and_nic_timelines_another_s
     const auto fa = FramesWithoutPadding(a.pcaps[i]), fb = FramesWithoutPadding(b.pcaps[i]);
     BOOST_TEST(fa.size() > 1u);
     BOOST_TEST((fa == fb), a.pcap_names[i] << ": frames or their times differ");
-    // The files byte for byte. Known gap: EthLinkNetDevice pads short frames with
-    // Packet::AddPaddingAtEnd, whose bytes are whatever ns-3's recycled buffers held, so the
-    // padding of a few frames depends on what ran before in this process. A warning until the
-    // link pads with zeros; then this becomes a BOOST_TEST.
-    BOOST_WARN_MESSAGE(a.pcaps[i] == b.pcaps[i],
-                       a.pcap_names[i] << ": the files differ (in padding bytes only)");
+    // The files byte for byte (padding included: the link pads with zeros).
+    BOOST_TEST((a.pcaps[i] == b.pcaps[i]), a.pcap_names[i] << ": the files differ");
   }
   BOOST_REQUIRE(a.timelines.size() == b.timelines.size());
   for (size_t h = 0; h < a.timelines.size(); ++h) {
