@@ -114,8 +114,9 @@ void Mlx5NetDevice::Kick() {
   if (!model_) return;
   const shunt::Nanos t = model_->next_event();
   if (t == shunt::kNever) return;
-  if (event_.IsRunning() && event_at_ <= t) return;
-  ns3::Simulator::Cancel(event_);
+  // event_at_ is the time of the pending event (kNever: none); asking ns-3 costs more.
+  if (event_at_ <= t) return;
+  if (event_at_ != shunt::kNever) ns3::Simulator::Cancel(event_);
   const shunt::Nanos now = clock_.now();
   event_at_ = std::max(t, now);
   event_ = ns3::Simulator::Schedule(ns3::NanoSeconds(event_at_ - now), &Mlx5NetDevice::RunModel, this);

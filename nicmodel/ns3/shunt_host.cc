@@ -49,7 +49,10 @@ bool ShuntHost::Configure(ns3::Ptr<Mlx5NetDevice> nic, const shunt::Config& conf
   api_ = std::make_unique<shunt::SocketApi>(*stack_);
   // Nothing in a simulation may block: a blocking call that cannot complete fails at once.
   api_->set_waiter([](shunt::Nanos) { return false; });
-  nic_->SetCompletionCallback([this] { Wake(); });
+  // Completions are looked at in the same event that wrote them: no event of its own per CQE.
+  nic_->SetCompletionCallback([this] {
+    if (running_) Poll();
+  });
   nic_->Kick();
   return true;
 }
@@ -76,7 +79,7 @@ void ShuntHost::StartApplication() {
 
 void ShuntHost::StopApplication() {
   running_ = false;
-  ns3::Simulator::Cancel(poll_event_);
+  if (poll_at_ != shunt::kNever) ns3::Simulator::Cancel(poll_event_);
   poll_at_ = shunt::kNever;
 }
 
@@ -86,15 +89,21 @@ void ShuntHost::Wake() {
 
 void ShuntHost::ScheduleAt(shunt::Nanos t) {
   if (!running_ || t == shunt::kNever) return;
-  if (poll_event_.IsRunning() && poll_at_ <= t) return;
-  ns3::Simulator::Cancel(poll_event_);
+  // poll_at_ is the time of the pending poll (kNever: none); asking ns-3 costs more.
+  if (poll_at_ <= t) return;
+  if (poll_at_ != shunt::kNever) ns3::Simulator::Cancel(poll_event_);
   const shunt::Nanos n = now();
   poll_at_ = std::max(t, n);
   poll_event_ = ns3::Simulator::Schedule(ns3::NanoSeconds(poll_at_ - n), &ShuntHost::Poll, this);
 }
 
 void ShuntHost::Poll() {
-  poll_at_ = shunt::kNever;
+  // Run from its own event, or directly on a completion while an event for later is pending
+  // (which then stays, unless the stack's next deadline is earlier).
+  if (poll_at_ <= now()) {
+    ns3::Simulator::Cancel(poll_event_);  // it is this event, or one at this instant that is now moot
+    poll_at_ = shunt::kNever;
+  }
   const shunt::Nanos n = now();
   ++polls_;
   shunt::Nanos next = stack_->poll();

@@ -16,7 +16,8 @@
 namespace nicmodel {
 
 // Sends `bytes` of the pattern seeded by `seed` to addr:port after `start`, then shuts down its
-// sending half and closes once the peer closes too.
+// sending half and closes once the peer closes too. `pattern` false sends zeros (benchmarks that
+// compare with ns-3's BulkSendApplication, which sends no pattern either).
 struct TcpSendStats {
   uint64_t sent = 0;
   shunt::Nanos connected = -1, finished = -1;  // finished: every byte written and FIN sent
@@ -25,10 +26,11 @@ struct TcpSendStats {
 };
 std::shared_ptr<TcpSendStats> AddTcpSender(ShuntHost& host, const shunt::IpAddr& to, uint16_t port,
                                            uint64_t bytes, uint64_t seed = 1, shunt::Nanos start = 0,
-                                           size_t chunk = 64 * 1024);
+                                           size_t chunk = 64 * 1024, bool pattern = true);
 
 // Listens on `port` (both families when `any6`, else IPv4) and accepts any number of streams;
-// each is checked against the pattern seeded by `seed` from offset 0.
+// each is checked against the pattern seeded by `seed` from offset 0 (unless `check` is false:
+// bytes are only counted, as ns-3's PacketSink does).
 struct TcpStreamStats {
   uint64_t received = 0;
   uint64_t mismatch = UINT64_MAX;  // offset of the first byte that differed
@@ -41,7 +43,8 @@ struct TcpSinkStats {
   uint64_t total() const;
   size_t complete(uint64_t bytes_each) const;  // streams with exactly that many intact bytes and EOF
 };
-std::shared_ptr<TcpSinkStats> AddTcpSink(ShuntHost& host, uint16_t port, uint64_t seed = 1, bool any6 = false);
+std::shared_ptr<TcpSinkStats> AddTcpSink(ShuntHost& host, uint16_t port, uint64_t seed = 1, bool any6 = false,
+                                         bool check = true);
 
 // Echoes every datagram that arrives on `port` (IPv4 or IPv6 wildcard).
 struct UdpEchoStats {
