@@ -1,7 +1,11 @@
 // Interop inside the simulation: a Shunt host (the stack on the simulated ConnectX) and an ns-3
-// host running ns-3's own InternetStack on one CSMA segment. ARP/NDP between the two stacks, UDP
-// echo and TCP bulk both ways over IPv4 and IPv6, every byte checked (shunt_workloads.h on the
-// Shunt side, ns3_apps.h on the ns-3 side).
+// host running ns-3's own InternetStack on one CSMA segment or EthLink cable. ARP/NDP between the
+// two stacks, UDP echo (also with fragmented datagrams) and 2 MiB TCP bulk both ways over IPv4 and
+// IPv6, every byte checked (shunt_workloads.h on the Shunt side, ns3_apps.h on the ns-3 side).
+//
+// What ns-3 needs to talk to a real stack, set in Mixed: checksums on (ChecksumEnabled), a TCP
+// SegmentSize that fits the MTU per family, fixed IPv6 addresses (its Ipv6AddressHelper derives
+// them from the MAC), DAD off (Icmpv6L4Protocol::DAD) to keep the timeline short.
 #include <boost/test/results_collector.hpp>
 #include <boost/test/unit_test.hpp>
 #include <ns3/boolean.h>
