@@ -4,7 +4,7 @@
 // WireReceiver when their last bit is in. Ports:
 //   - harness_port.h: a port of the virtual-time SimLink (tests, benchmarks, the demo);
 //   - shm_cable.h: the shared-memory cable between two processes, in real time;
-//   - ns3/ (later): an ns-3 channel.
+//   - ns3/mlx5_net_device.h: an ns-3 channel, through a PHY device on it (docs/ns3.md).
 #pragma once
 #include <cstddef>
 #include <cstdint>

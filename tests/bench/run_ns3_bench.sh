@@ -2,14 +2,15 @@
 # ns3.bench: one TCP flow at 10 Gbit/s inside ns-3, between two Shunt hosts (stack + mlx5 driver +
 # simulated ConnectX) and between two ns-3-native hosts (ns-3's own TCP), on the same link
 # (docs/ns3.md). Prints, for each: the wall time of one simulated second and the goodput; then
-# instructions per delivered segment (callgrind, over a shorter window after a warm-up).
+# instructions per delivered segment (callgrind, over a shorter window after a warm-up that
+# covers ARP's random delay of up to 10 ms before ns-3's first segment).
 # Prints figures; fails only if a run does not complete.
 #   run_ns3_bench.sh <bench_ns3> [simulated ms] [callgrind window ms]
 set -u
 bench=$1
 sim_ms=${2:-1000}
-window_ms=${3:-20}
-warmup_ms=5
+window_ms=${3:-10}
+warmup_ms=25
 
 field() { awk -v k="$1" '$1==k{print $2}'; }
 
