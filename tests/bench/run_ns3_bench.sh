@@ -33,7 +33,7 @@ if ! command -v valgrind > /dev/null; then
   echo "valgrind not installed: instruction counts skipped"
   exit 77
 fi
-if [ "$("$bench" --hosts ns3 --sim-ms 2 | field callgrind_support)" != 1 ]; then
+if [ "$("$bench" --hosts shunt --sim-ms 5 | field callgrind_support)" != 1 ]; then
   echo "built without <valgrind/callgrind.h>: instruction counts skipped"
   exit 77
 fi
