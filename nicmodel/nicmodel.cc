@@ -43,34 +43,19 @@ shunt::OpenedDevice open_cable_nic(const shunt::DeviceSpec& spec, shunt::Clock& 
   }
   CableOptions co;
   co.name = *cable_name;
-  if (auto s = spec.option("slots")) {
-    char* end = nullptr;
-    unsigned long v = std::strtoul(s->c_str(), &end, 10);
-    if (*end || v < 2 || v > (1u << 20)) {
-      out.error = "slots=" + *s + ": expected an integer in [2, 1048576]";
-      return out;
-    }
-    co.slots = uint32_t(v);
+  if (uint64_t slots = co.slots; spec.uint_option("slots", 2, 1u << 20, slots, out.error)) {
+    co.slots = uint32_t(slots);
+  } else {
+    return out;
   }
   shunt::DeviceInfo wire;
   wire.mtu = 1500;
   wire.mac = shunt::MacAddr{{0x02, 0x53, 0x48, 0x00, 0x00, 0x01}};
-  if (auto m = spec.option("mac")) {
-    auto mac = shunt::MacAddr::parse(*m);
-    if (!mac) {
-      out.error = "mac=" + *m + ": not a MAC address";
-      return out;
-    }
-    wire.mac = *mac;
-  }
-  if (auto m = spec.option("mtu")) {
-    char* end = nullptr;
-    unsigned long v = std::strtoul(m->c_str(), &end, 10);
-    if (*end || v < 576 || v > 9000) {
-      out.error = "mtu=" + *m + ": expected an integer in [576, 9000]";
-      return out;
-    }
-    wire.mtu = uint32_t(v);
+  if (!spec.mac_option("mac", wire.mac, out.error)) return out;
+  if (uint64_t mtu = wire.mtu; spec.uint_option("mtu", 576, 9000, mtu, out.error)) {
+    wire.mtu = uint32_t(mtu);
+  } else {
+    return out;
   }
   std::shared_ptr<CableNic> keep(new CableNic, CableNicDeleter{});
   std::string error;

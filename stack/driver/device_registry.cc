@@ -1,6 +1,7 @@
 #include "stack/driver/device_registry.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -47,14 +48,7 @@ OpenedDevice open_tap(const DeviceSpec& spec, Clock&, const Config&) {
   TapOptions o;
   o.ifname = spec.name;
   o.mac = MacAddr{{0x02, 0x53, 0x48, 0x00, 0x00, 0x01}};
-  if (auto m = spec.option("mac")) {
-    auto mac = MacAddr::parse(*m);
-    if (!mac) {
-      out.error = "bad mac '" + *m + "'";
-      return out;
-    }
-    o.mac = *mac;
-  }
+  if (!spec.mac_option("mac", o.mac, out.error)) return out;
   auto r = TapDevice::open(o);
   if (!r.device) {
     out.error = r.error;
@@ -74,32 +68,17 @@ OpenedDevice open_mlx5(const DeviceSpec& spec, Clock&, const Config& config) {
   }
   VerbsBindingOptions o;
   o.device = spec.name;
-  if (auto v = spec.option("port")) {
-    char* end = nullptr;
-    unsigned long port = std::strtoul(v->c_str(), &end, 10);
-    if (*end || port < 1 || port > 255) {
-      out.error = "port=" + *v + ": expected an integer in [1, 255]";
-      return out;
-    }
+  if (uint64_t port = o.port; spec.uint_option("port", 1, 255, port, out.error)) {
     o.port = uint8_t(port);
+  } else {
+    return out;
   }
-  if (auto v = spec.option("mtu")) {
-    char* end = nullptr;
-    unsigned long mtu = std::strtoul(v->c_str(), &end, 10);
-    if (*end || mtu < 576 || mtu > 9000) {
-      out.error = "mtu=" + *v + ": expected an integer in [576, 9000]";
-      return out;
-    }
+  if (uint64_t mtu = o.mtu; spec.uint_option("mtu", 576, 9000, mtu, out.error)) {
     o.mtu = uint32_t(mtu);
+  } else {
+    return out;
   }
-  if (auto v = spec.option("mac")) {
-    auto mac = MacAddr::parse(*v);
-    if (!mac) {
-      out.error = "mac=" + *v + ": not a MAC address";
-      return out;
-    }
-    o.mac = *mac;
-  }
+  if (!spec.mac_option("mac", o.mac, out.error)) return out;
   if (auto v = spec.option("ipv4")) {
     auto a = Ipv4Addr::parse(*v);
     if (!a) {
@@ -143,22 +122,11 @@ OpenedDevice open_unix(const DeviceSpec& spec, Clock&, const Config&) {
     out.error = "needs a socket: unix:path=DIR/hostN.sock";
     return out;
   }
-  if (auto v = spec.option("mac")) {
-    auto mac = MacAddr::parse(*v);
-    if (!mac) {
-      out.error = "mac=" + *v + ": not a MAC address";
-      return out;
-    }
-    o.mac = *mac;
-  }
-  if (auto v = spec.option("mtu")) {
-    char* end = nullptr;
-    unsigned long mtu = std::strtoul(v->c_str(), &end, 10);
-    if (*end || mtu < 68 || mtu > 2030) {
-      out.error = "mtu=" + *v + ": expected an integer in [68, 2030]";
-      return out;
-    }
+  if (!spec.mac_option("mac", o.mac, out.error)) return out;
+  if (uint64_t mtu = o.mtu; spec.uint_option("mtu", 68, 2030, mtu, out.error)) {
     o.mtu = uint32_t(mtu);
+  } else {
+    return out;
   }
   auto r = UnixDevice::open(o);
   if (!r.device) {
@@ -236,6 +204,33 @@ std::optional<std::string> DeviceSpec::option(std::string_view key) const {
     if (k == key) return v;
   }
   return std::nullopt;
+}
+
+bool DeviceSpec::uint_option(std::string_view key, uint64_t lo, uint64_t hi, uint64_t& out, std::string& error) const {
+  auto v = option(key);
+  if (!v) return true;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = std::strtoull(v->c_str(), &end, 10);
+  if (v->empty() || *end || errno || (*v)[0] == '-' || n < lo || n > hi) {
+    error = std::string(key) + "=" + *v + ": expected an integer in [" + std::to_string(lo) + ", " +
+            std::to_string(hi) + "]";
+    return false;
+  }
+  out = n;
+  return true;
+}
+
+bool DeviceSpec::mac_option(std::string_view key, MacAddr& out, std::string& error) const {
+  auto v = option(key);
+  if (!v) return true;
+  auto mac = MacAddr::parse(*v);
+  if (!mac) {
+    error = std::string(key) + "=" + *v + ": not a MAC address";
+    return false;
+  }
+  out = *mac;
+  return true;
 }
 
 std::string DeviceSpec::check_options(std::string_view known) const {

@@ -33,6 +33,11 @@ struct DeviceSpec {
   std::optional<std::string> option(std::string_view key) const;
   // One error line if an option is not among `known` ('|'-separated), else empty.
   std::string check_options(std::string_view known) const;
+  // KEY as an integer in [lo, hi] into `out`, which stays as it is when KEY is absent. False
+  // with `error` ("KEY=V: expected an integer in [lo, hi]") when the value is not one.
+  bool uint_option(std::string_view key, uint64_t lo, uint64_t hi, uint64_t& out, std::string& error) const;
+  // KEY as a MAC address into `out` (untouched when absent); false with `error` when it is not one.
+  bool mac_option(std::string_view key, MacAddr& out, std::string& error) const;
 };
 
 // A device opened by spec, with whatever it needs kept alive (a binding, a simulated NIC, a
