@@ -8,7 +8,21 @@
 #include <cstdint>
 #include <cstring>
 
+#include "stack/core/buffer.h"
+
 namespace shunt {
+
+// The bytes of `p` and every buffer chained after it as a gather list of at most `max` entries
+// (for writev/sendmsg). Returns the number of entries, or 0 when the chain has more buffers than
+// that (longer than any frame could be).
+inline size_t chain_iov(PacketBuf& p, iovec* iov, size_t max) {
+  size_t n = 0;
+  for (PacketBuf* b = &p; b; b = b->chain) {
+    if (n == max) return 0;
+    iov[n++] = iovec{b->data(), b->size()};
+  }
+  return n;
+}
 
 // Total bytes of a gather list.
 inline size_t iov_total(const iovec* iov, size_t n) {

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 
+#include "stack/core/iovec.h"
 #include "stack/net/ethernet.h"
 
 namespace shunt {
@@ -194,19 +195,15 @@ size_t TapDevice::tx_burst(PacketPtr* frames, size_t n) {
     PacketPtr f = std::move(frames[i]);
     if (!f) continue;
     iovec iov[kMaxChainSegments];
-    int segs = 0;
-    size_t total = 0;
-    for (PacketBuf* b = f.get(); b && segs < int(kMaxChainSegments); b = b->chain) {
-      iov[segs++] = iovec{b->data(), b->size()};
-      total += b->size();
-    }
-    if (total != f->chain_size()) {  // a chain longer than any frame could be
+    const size_t segs = chain_iov(*f, iov, kMaxChainSegments);
+    if (segs == 0) {  // a chain longer than any frame could be
       ++counters_.tx_drop_error;
       continue;
     }
+    const size_t total = iov_total(iov, segs);
     ssize_t put;
     do {
-      put = segs == 1 ? ::write(fd_, iov[0].iov_base, iov[0].iov_len) : ::writev(fd_, iov, segs);
+      put = segs == 1 ? ::write(fd_, iov[0].iov_base, iov[0].iov_len) : ::writev(fd_, iov, int(segs));
     } while (put < 0 && errno == EINTR);
     if (put < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 
+#include "stack/core/iovec.h"
 #include "stack/net/ethernet.h"
 
 namespace shunt {
@@ -171,19 +172,15 @@ size_t UnixDevice::tx_burst(PacketPtr* frames, size_t n) {
     PacketPtr f = std::move(frames[i]);
     if (!f) continue;
     iovec iov[kMaxChainSegments];
-    int segs = 0;
-    size_t total = 0;
-    for (PacketBuf* b = f.get(); b && segs < int(kMaxChainSegments); b = b->chain) {
-      iov[segs++] = iovec{b->data(), b->size()};
-      total += b->size();
-    }
-    if (total != f->chain_size()) {  // a chain longer than any frame could be
+    const size_t segs = chain_iov(*f, iov, kMaxChainSegments);
+    if (segs == 0) {  // a chain longer than any frame could be
       ++counters_.tx_drop_error;
       continue;
     }
+    const size_t total = iov_total(iov, segs);
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = size_t(segs);
+    msg.msg_iovlen = segs;
     ssize_t put;
     do {
       put = ::sendmsg(fd_, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
