@@ -370,15 +370,7 @@ std::unique_ptr<test::Child> fork_host(const std::function<std::string()>& body)
 
 // Waits for `c` to exit (killed, by its pid, if it overstays); its result.
 test::ChildResult wait_child(test::Child& c, Nanos limit) {
-  MonotonicClock clock;
-  const Nanos end = clock.now() + limit;
-  while (!c.poll_exit()) {
-    if (clock.now() > end) {
-      c.kill_now();
-      break;
-    }
-    usleep(2000);
-  }
+  test::wait_for(c, limit);
   return c.result();
 }
 

@@ -140,19 +140,26 @@ class Child {
   ChildResult result_;
 };
 
-// Runs a command to completion (no stack to drive meanwhile).
-inline ChildResult run(const std::vector<std::string>& argv, Nanos limit = 10 * kSecond) {
-  Child c(argv);
-  if (!c.started()) return {};
+// Waits up to `limit` for `c` to exit (no stack to drive meanwhile); kills it, by its pid, if
+// it overstays. True if it exited by itself.
+inline bool wait_for(Child& c, Nanos limit) {
   MonotonicClock clock;
   const Nanos end = clock.now() + limit;
   while (!c.poll_exit()) {
     if (clock.now() > end) {
       c.kill_now();
-      break;
+      return false;
     }
-    usleep(2000);
+    usleep(1000);
   }
+  return true;
+}
+
+// Runs a command to completion (no stack to drive meanwhile).
+inline ChildResult run(const std::vector<std::string>& argv, Nanos limit = 10 * kSecond) {
+  Child c(argv);
+  if (!c.started()) return {};
+  wait_for(c, limit);
   return c.result();
 }
 

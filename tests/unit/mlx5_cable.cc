@@ -100,18 +100,7 @@ std::vector<uint8_t> pattern(size_t len, uint8_t seed) {
 }
 
 // Waits for a forked child, at most `limit`; kills it if it overstays.
-bool wait_child(shunt::test::Child& c, Nanos limit = 60 * shunt::kSecond) {
-  shunt::MonotonicClock clock;
-  const Nanos end = clock.now() + limit;
-  while (!c.poll_exit()) {
-    if (clock.now() > end) {
-      c.kill_now();
-      return false;
-    }
-    usleep(1000);
-  }
-  return true;
-}
+bool wait_child(shunt::test::Child& c, Nanos limit = 60 * shunt::kSecond) { return shunt::test::wait_for(c, limit); }
 
 // Traffic with checksums: frame `seq` of direction `dir` has a size and content that the
 // receiver can regenerate (a window of a fixed random block), its send time, and a checksum of

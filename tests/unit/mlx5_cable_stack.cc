@@ -227,17 +227,7 @@ std::unique_ptr<test::Child> fork_child(const std::function<std::string()>& body
 
 // Waits for the child (it is killed if it overstays) and checks its exit status.
 void finish_child(test::Child& c, Nanos limit, int want_code = 0) {
-  MonotonicClock clock;
-  const Nanos end = clock.now() + limit;
-  bool exited = true;
-  while (!c.poll_exit()) {
-    if (clock.now() > end) {
-      c.kill_now();
-      exited = false;
-      break;
-    }
-    usleep(1000);
-  }
+  const bool exited = test::wait_for(c, limit);
   test::ChildResult r = c.result();
   BOOST_TEST(exited, "the child did not exit in time; its output: " << r.output);
   BOOST_TEST(r.code() == want_code, "child exit status " << r.status << ", output: " << r.output);
