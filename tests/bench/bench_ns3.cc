@@ -18,6 +18,7 @@
 #include <string>
 
 #include <ns3/bulk-send-helper.h>
+#include <ns3/config.h>
 #include <ns3/data-rate.h>
 #include <ns3/inet-socket-address.h>
 #include <ns3/internet-stack-helper.h>
@@ -31,19 +32,12 @@
 #include <ns3/string.h>
 #include <ns3/tcp-socket.h>
 #include <ns3/uinteger.h>
-#include <ns3/config.h>
 
 #include "nicmodel/ns3/eth_link.h"
 #include "nicmodel/ns3/shunt_host.h"
 #include "nicmodel/ns3/shunt_workloads.h"
+#include "tests/bench/side_collector.h"  // CALLGRIND_TOGGLE_COLLECT, SHUNT_HAVE_CALLGRIND
 
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#define SHUNT_HAVE_CALLGRIND 1
-#else
-#define CALLGRIND_TOGGLE_COLLECT
-#define SHUNT_HAVE_CALLGRIND 0
-#endif
 
 using namespace nicmodel;
 
