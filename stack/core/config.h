@@ -19,6 +19,19 @@ struct Config {
   int64_t seed = 1;
   int64_t buffers = 4096;
   int64_t spin_us = 100;
+  // The preload library (stack/preload/, docs/preload.md): the interface the stack owns, which
+  // sockets it takes, and who makes progress.
+  std::string profile = "default";
+  std::string config_file;
+  std::string ipv4;      // "A.B.C.D/N": the offload interface's IPv4 address and prefix
+  std::string ipv6;      // "ADDR/N"
+  std::string gateway;   // IPv4 default gateway (reached through the offload interface)
+  std::string gateway6;  // IPv6 default gateway
+  int64_t offload = 1;   // 0: default-off; only rules or the per-socket option offload
+  std::string rules;     // offload rules, first match wins (docs/preload.md)
+  int64_t progress_us = 100;  // progress thread interval; 0: no progress thread
+  int64_t progress_cpu = -1;  // CPU the progress thread is pinned to; -1: not pinned
+  int64_t stats = 1;          // 1: publish sockets and counters for `shunt stat`
   int64_t arp_timeout_ms = 60'000;
   int64_t arp_retry_ms = 1'000;
   int64_t arp_retries = 3;

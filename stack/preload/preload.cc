@@ -259,52 +259,6 @@ SHUNT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
   return SHUNT_REAL(ioctl)(fd, request, arg);
 }
 
-// --- Readiness. Offloaded and kernel fds will be merged here.
-
-SHUNT_EXPORT int poll(pollfd* fds, nfds_t n, int timeout) { return SHUNT_REAL(poll)(fds, n, timeout); }
-
-SHUNT_EXPORT int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask) {
-  return SHUNT_REAL(ppoll)(fds, n, timeout, mask);
-}
-
-SHUNT_EXPORT int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
-  return SHUNT_REAL(__poll_chk)(fds, n, timeout, fdslen);
-}
-
-SHUNT_EXPORT int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask, size_t fdslen) {
-  return SHUNT_REAL(__ppoll_chk)(fds, n, timeout, mask, fdslen);
-}
-
-SHUNT_EXPORT int select(int n, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restrict e,
-                        timeval* __restrict timeout) {
-  return SHUNT_REAL(select)(n, r, w, e, timeout);
-}
-
-SHUNT_EXPORT int pselect(int n, fd_set* __restrict r, fd_set* __restrict w, fd_set* __restrict e,
-                         const timespec* __restrict timeout, const sigset_t* __restrict mask) {
-  return SHUNT_REAL(pselect)(n, r, w, e, timeout, mask);
-}
-
-SHUNT_EXPORT int epoll_create(int size) noexcept { return SHUNT_REAL(epoll_create)(size); }
-
-SHUNT_EXPORT int epoll_create1(int flags) noexcept { return SHUNT_REAL(epoll_create1)(flags); }
-
-SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
-  return SHUNT_REAL(epoll_ctl)(epfd, op, fd, ev);
-}
-
-SHUNT_EXPORT int epoll_wait(int epfd, epoll_event* ev, int max, int timeout) {
-  return SHUNT_REAL(epoll_wait)(epfd, ev, max, timeout);
-}
-
-SHUNT_EXPORT int epoll_pwait(int epfd, epoll_event* ev, int max, int timeout, const sigset_t* mask) {
-  return SHUNT_REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
-}
-
-SHUNT_EXPORT int epoll_pwait2(int epfd, epoll_event* ev, int max, const timespec* timeout, const sigset_t* mask) {
-  return SHUNT_REAL(epoll_pwait2)(epfd, ev, max, timeout, mask);
-}
-
 // --- Processes. The child inherits the fd table as it inherits the fds; once sockets are
 // offloaded, the child will also need its own progress thread.
 
