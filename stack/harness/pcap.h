@@ -73,6 +73,8 @@ class PcapDevice final : public Device {
     return inner_.tx_burst(frames, n);
   }
   int wait_fd() const override { return inner_.wait_fd(); }
+  void detach() override { inner_.detach(); }
+  Nanos service(Nanos now) override { return inner_.service(now); }
   Device& inner() { return inner_; }
 
  private:

@@ -11,6 +11,8 @@ namespace shunt::preload {
 enum class FdKind : uint8_t {
   kKernel = 0,     // libc handles it (every fd, for now)
   kOffloaded = 1,  // the socket layer handles it; the kernel fd is a placeholder
+  kPending = 2,    // an IP socket the stack holds until bind/connect/listen/sendto places it
+  kPendingOptIn = 3,  // the same, with SO_SHUNT_OFFLOAD=1
 };
 
 class FdTable {
@@ -23,6 +25,8 @@ class FdTable {
     return FdKind(kinds_[fd].load(std::memory_order_relaxed));
   }
   bool offloaded(int fd) const { return kind(fd) == FdKind::kOffloaded; }
+  bool kernel(int fd) const { return kind(fd) == FdKind::kKernel; }
+  bool pending(int fd) const { return kind(fd) == FdKind::kPending || kind(fd) == FdKind::kPendingOptIn; }
   bool in_range(int fd) const { return fd >= 0 && fd < kMaxFds; }
   void set(int fd, FdKind k) {
     if (in_range(fd)) kinds_[fd].store(uint8_t(k), std::memory_order_relaxed);

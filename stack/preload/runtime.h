@@ -14,6 +14,7 @@
 
 #include "stack/core/clock.h"
 #include "stack/core/config.h"
+#include "stack/preload/offload.h"
 
 namespace shunt {
 class Stack;
@@ -38,6 +39,7 @@ class Runtime {
   Stack& stack() { return *stack_; }
   SocketApi& api() { return *api_; }
   const Config& config() const { return config_; }
+  const OffloadRules& rules() const { return rules_; }
   Nanos now() const;
 
   // The SocketApi handle behind kernel fd `fd`, or -1 when the fd is not offloaded. Lock-free.
@@ -47,6 +49,9 @@ class Runtime {
   // caller then closes the handle).
   void bind_fd(int fd, int handle);
   bool unbind_fd(int fd);
+  // Under mu(): the highest fd number ever bound (for listing sockets).
+  void note_fd(int fd);
+  int max_fd() const { return max_fd_; }
 
   // Under mu(): one stack poll (receive completions, timers, transmit flush); returns the
   // stack's next deadline.
@@ -95,6 +100,7 @@ class Runtime {
 
   std::mutex mu_;
   Config config_;
+  OffloadRules rules_;
   struct Parts;
   Parts* parts_ = nullptr;  // device, clock, pcap, stats: never freed (atexit handlers may call in)
   Stack* stack_ = nullptr;
@@ -105,6 +111,7 @@ class Runtime {
   std::atomic<uint32_t> activity_{0};
   std::atomic<int> sleepers_{0};
   bool forked_child_ = false;
+  int max_fd_ = -1;
 };
 
 }  // namespace shunt::preload

@@ -1,0 +1,358 @@
+#include "stack/preload/runtime.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "stack/core/log.h"
+#include "stack/driver/device_registry.h"
+#include "stack/harness/pcap.h"
+#include "stack/net/addr.h"
+#include "stack/net/stack.h"
+#include "stack/preload/fd_table.h"
+#include "stack/preload/libc.h"
+#include "stack/socket/socket_api.h"
+
+namespace shunt::preload {
+
+namespace {
+
+// fd -> SocketApi handle + 1 (0: none). Static storage like FdTable: 4 MiB of zero pages,
+// touched only where fds live.
+std::atomic<int32_t> g_handles[FdTable::kMaxFds] = {};
+
+std::atomic<Runtime*> g_runtime{nullptr};
+std::atomic<int> g_state{0};  // 0: not tried, 1: starting, 2: running, 3: unavailable
+const char* g_unavailable = "the library is not initialised yet";
+std::string* g_unavailable_text = nullptr;  // owns the text of a start error
+std::mutex g_start_mu;
+
+thread_local bool tl_new_call = true;
+thread_local Nanos tl_spin_until = 0;
+
+void say_line(const std::string& s) {
+  std::string line = "shunt: " + s + "\n";
+  const char* p = line.data();
+  size_t n = line.size();
+  while (n > 0) {
+    ssize_t w = SHUNT_REAL(write)(STDERR_FILENO, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    p += w;
+    n -= size_t(w);
+  }
+}
+
+// "A.B.C.D/N" or "ADDR/N" into addr and prefix; false when it is not one of `family`.
+bool parse_prefix(const std::string& text, bool v6, IpAddr& addr, int& prefix) {
+  size_t slash = text.find('/');
+  if (slash == std::string::npos) return false;
+  auto a = IpAddr::parse(text.substr(0, slash));
+  if (!a || a->is_v6() != v6) return false;
+  const std::string p = text.substr(slash + 1);
+  if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos) return false;
+  prefix = std::atoi(p.c_str());
+  if (prefix > (v6 ? 128 : 32) || prefix < 1) return false;
+  addr = *a;
+  return true;
+}
+
+long futex(std::atomic<uint32_t>* addr, int op, uint32_t val, const timespec* ts) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(addr), op, val, ts, nullptr, 0);
+}
+
+}  // namespace
+
+struct Runtime::Parts {
+  MonotonicClock clock;
+  OpenedDevice dev;
+  PcapWriter pcap;
+  std::unique_ptr<PcapDevice> pcap_dev;
+  std::unique_ptr<Stack> stack;
+  std::unique_ptr<SocketApi> api;
+  std::vector<int> wake_fds;
+  std::vector<int32_t> refs;  // per handle: fds naming it
+  Nanos next_stats = 0;
+  pid_t owner = 0;
+  int wait_fd = -1;
+};
+
+Runtime* Runtime::active() { return g_runtime.load(std::memory_order_acquire); }
+
+const char* Runtime::unavailable_reason() { return g_unavailable; }
+
+Runtime* Runtime::get() {
+  Runtime* r = g_runtime.load(std::memory_order_acquire);
+  if (r || g_state.load(std::memory_order_acquire) == 3) return r;
+  std::lock_guard<std::mutex> g(g_start_mu);
+  if (g_state.load() != 0) return g_runtime.load();
+  g_state.store(1);
+  auto* rt = new (std::nothrow) Runtime();
+  std::string error;
+  if (rt && rt->start(error)) {
+    g_runtime.store(rt, std::memory_order_release);
+    g_state.store(2, std::memory_order_release);
+    return rt;
+  }
+  // The runtime never goes away once made (threads may have seen it); a failed one leaks.
+  g_unavailable_text = new std::string(rt ? error : "out of memory");
+  g_unavailable = g_unavailable_text->c_str();
+  say_line(*g_unavailable_text + "; sockets stay on the kernel");
+  g_state.store(3, std::memory_order_release);
+  return nullptr;
+}
+
+bool Runtime::start(std::string& error) {
+  ConfigResult cr = load_config();
+  config_ = std::move(cr.config);
+  if (config_.device.empty()) {
+    error = "no offload device configured (SHUNT_DEVICE unset)";
+    return false;
+  }
+  IpAddr v4, v6;
+  int p4 = 0, p6 = 0;
+  const bool has4 = !config_.ipv4.empty(), has6 = !config_.ipv6.empty();
+  if (has4 && !parse_prefix(config_.ipv4, false, v4, p4)) {
+    error = "SHUNT_IPV4=" + config_.ipv4 + ": expected A.B.C.D/N";
+    return false;
+  }
+  if (has6 && !parse_prefix(config_.ipv6, true, v6, p6)) {
+    error = "SHUNT_IPV6=" + config_.ipv6 + ": expected ADDR/N";
+    return false;
+  }
+  if (!has4 && !has6) {
+    error = "SHUNT_DEVICE=" + config_.device + ": the offload interface has no address (set SHUNT_IPV4=A.B.C.D/N or SHUNT_IPV6=ADDR/N)";
+    return false;
+  }
+  std::optional<IpAddr> gw4, gw6;
+  if (!config_.gateway.empty()) {
+    gw4 = IpAddr::parse(config_.gateway);
+    if (!gw4 || gw4->is_v6()) {
+      error = "SHUNT_GATEWAY=" + config_.gateway + ": expected an IPv4 address";
+      return false;
+    }
+  }
+  if (!config_.gateway6.empty()) {
+    gw6 = IpAddr::parse(config_.gateway6);
+    if (!gw6 || !gw6->is_v6()) {
+      error = "SHUNT_GATEWAY6=" + config_.gateway6 + ": expected an IPv6 address";
+      return false;
+    }
+  }
+  std::vector<std::string> rule_errors;
+  rules_ = OffloadRules::parse(config_.rules, rule_errors);
+  for (const auto& e : rule_errors) say_line(e + "; rule ignored");
+  auto* p = new Parts();
+  p->owner = getpid();
+  p->dev = open_device(config_.device, p->clock, config_);
+  if (!p->dev.device) {
+    error = p->dev.error;
+    return false;  // Parts leaks with the failed runtime: this happens once
+  }
+  Device* dev = p->dev.device.get();
+  if (!config_.pcap.empty()) {
+    if (!p->pcap.open(config_.pcap)) {
+      error = "SHUNT_PCAP=" + config_.pcap + ": " + p->pcap.error();
+      return false;
+    }
+    p->pcap_dev = std::make_unique<PcapDevice>(*dev, p->clock, p->pcap);
+    dev = p->pcap_dev.get();
+  }
+  p->wait_fd = dev->wait_fd();
+  p->stack = std::make_unique<Stack>(*dev, p->clock, config_);
+  if (has4) p->stack->add_address(v4, p4);
+  if (has6) p->stack->add_address(v6, p6);
+  if (gw4) p->stack->routes().set_default_gateway(*gw4);
+  if (gw6) p->stack->routes().set_default_gateway(*gw6);
+  p->api = std::make_unique<SocketApi>(*p->stack);
+  p->api->set_waiter([this](Nanos deadline) { return wait_locked(deadline); });
+  p->api->set_readiness_hook([this](int h) { on_readiness(h); });
+  parts_ = p;
+  stack_ = p->stack.get();
+  api_ = p->api.get();
+  spin_ns_ = Nanos(config_.spin_us) * 1000;
+  progress_ns_ = Nanos(config_.progress_us) * 1000;
+  pthread_atfork(&Runtime::atfork_prepare, &Runtime::atfork_parent, &Runtime::atfork_child);
+  if (progress_ns_ > 0) {
+    try {
+      std::thread([this] { progress_thread_main(); }).detach();
+    } catch (...) {
+      say_line("cannot start the progress thread; blocking calls poll for themselves");
+      progress_ns_ = 0;
+    }
+  }
+  return true;
+}
+
+Nanos Runtime::now() const { return parts_->clock.now(); }
+
+int Runtime::handle_of(int fd) const {
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(FdTable::kMaxFds)) return -1;
+  return g_handles[fd].load(std::memory_order_acquire) - 1;
+}
+
+void Runtime::bind_fd(int fd, int handle) {
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(FdTable::kMaxFds) || handle < 0) return;
+  auto& refs = parts_->refs;
+  if (size_t(handle) >= refs.size()) refs.resize(size_t(handle) + 1, 0);
+  ++refs[size_t(handle)];
+  g_handles[fd].store(handle + 1, std::memory_order_release);
+}
+
+bool Runtime::unbind_fd(int fd) {
+  const int h = handle_of(fd);
+  if (h < 0) return false;
+  g_handles[fd].store(0, std::memory_order_release);
+  auto& refs = parts_->refs;
+  if (size_t(h) >= refs.size() || refs[size_t(h)] <= 0) return true;
+  return --refs[size_t(h)] == 0;
+}
+
+Nanos Runtime::progress_locked() {
+  Nanos next = stack_->poll();
+  return next;
+}
+
+void Runtime::note_fd(int fd) {
+  if (fd > max_fd_) max_fd_ = fd;
+}
+
+void Runtime::on_readiness(int handle) {
+  activity_.fetch_add(1, std::memory_order_acq_rel);
+  if (sleepers_.load(std::memory_order_acquire) > 0) {
+    futex(&activity_, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr);
+  }
+  for (int efd : parts_->wake_fds) {
+    uint64_t one = 1;
+    ssize_t w = SHUNT_REAL(write)(efd, &one, sizeof one);
+    (void)w;  // EAGAIN: already signalled enough
+  }
+  if (listener_) listener_(handle);
+}
+
+void Runtime::add_wake_fd(int efd) { parts_->wake_fds.push_back(efd); }
+
+void Runtime::remove_wake_fd(int efd) {
+  auto& v = parts_->wake_fds;
+  v.erase(std::remove(v.begin(), v.end(), efd), v.end());
+}
+
+void Runtime::wait_activity(uint32_t seen, Nanos deadline) {
+  sleepers_.fetch_add(1, std::memory_order_acq_rel);
+  timespec ts;
+  const timespec* tp = nullptr;
+  if (deadline != kNever) {
+    Nanos left = deadline - now();
+    if (left <= 0) {
+      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+      return;
+    }
+    ts.tv_sec = time_t(left / 1'000'000'000);
+    ts.tv_nsec = long(left % 1'000'000'000);
+    tp = &ts;
+  }
+  if (activity_.load(std::memory_order_acquire) == seen) futex(&activity_, FUTEX_WAIT_PRIVATE, seen, tp);
+  sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void Runtime::begin_call() { tl_new_call = true; }
+
+bool Runtime::wait_locked(Nanos deadline) {
+  const Nanos t = now();
+  if (tl_new_call) {
+    tl_new_call = false;
+    tl_spin_until = t + spin_ns_;
+  }
+  if (t < tl_spin_until) {
+    // Busy-poll, but let other threads in between two polls.
+    mu_.unlock();
+    for (int i = 0; i < 16; ++i) __builtin_ia32_pause();
+    mu_.lock();
+    progress_locked();
+    return true;
+  }
+  Nanos wake = deadline;
+  if (!has_progress_thread()) {
+    // Nobody else polls: come back for the stack's next deadline, and soon anyway.
+    wake = std::min({deadline, stack_->poll(), t + 50 * kMicro});
+  }
+  const uint32_t seen = activity();
+  mu_.unlock();
+  wait_activity(seen, wake);
+  mu_.lock();
+  progress_locked();
+  return true;
+}
+
+void Runtime::progress_thread_main() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  pthread_setname_np(pthread_self(), "shunt-progress");
+  if (config_.progress_cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(int(config_.progress_cpu), &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof set, &set) != 0) {
+      say_line("SHUNT_PROGRESS_CPU=" + std::to_string(config_.progress_cpu) + ": cannot pin the progress thread there; it runs unpinned");
+    }
+  }
+  const int wfd = parts_->wait_fd;
+  for (;;) {
+    if (forked_child_) return;
+    Nanos next = kNever;
+    if (mu_.try_lock()) {
+      next = progress_locked();
+      mu_.unlock();
+    }
+    Nanos sleep = progress_ns_;
+    const Nanos t = now();
+    if (next != kNever && next > t) sleep = std::min(sleep, next - t);
+    if (next != kNever && next <= t) sleep = std::min<Nanos>(sleep, 1000);
+    if (wfd >= 0) {
+      pollfd pfd{wfd, POLLIN, 0};
+      const int ms = int(std::max<Nanos>(sleep / kMilli, 0));
+      if (ms > 0) {
+        SHUNT_REAL(poll)(&pfd, 1, ms);
+        continue;
+      }
+    }
+    timespec ts{time_t(sleep / 1'000'000'000), long(sleep % 1'000'000'000)};
+    nanosleep(&ts, nullptr);
+  }
+}
+
+void Runtime::atfork_prepare() {
+  if (Runtime* r = active()) r->mu_.lock();
+}
+
+void Runtime::atfork_parent() {
+  if (Runtime* r = active()) r->mu_.unlock();
+}
+
+void Runtime::atfork_child() {
+  Runtime* r = active();
+  if (!r) return;
+  // The device, its rings and the cable stay the parent's: the child must never touch them.
+  r->forked_child_ = true;
+  new (&r->mu_) std::mutex();
+  g_runtime.store(nullptr, std::memory_order_release);
+  g_unavailable = "this process is a forked child: the offload device belongs to the parent";
+  g_state.store(3, std::memory_order_release);
+  new (&g_start_mu) std::mutex();
+}
+
+}  // namespace shunt::preload
