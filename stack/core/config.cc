@@ -1,7 +1,9 @@
 #include "stack/core/config.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 namespace shunt {
@@ -121,16 +123,152 @@ std::optional<std::string> set_var(Config& c, const ConfigVar& v, const std::str
   }
   return std::nullopt;
 }
+const ConfigVar* find_var(std::string_view name) {
+  for (const auto& v : kVars) {
+    if (name == v.name) return &v;
+  }
+  return nullptr;
+}
+
+// SHUNT_PROFILE: defaults a VMA/Onload user would expect (docs/config.md, Profiles). latency:
+// blocking calls spin for a second, every send signalled soon, no completion moderation,
+// BlueFlame and a larger inline size (no WQE or payload fetch for small messages). throughput:
+// short spin, then sleep; sends signalled in batches; completions moderated; a lazier progress
+// thread (fewer lock hand-overs).
+const ProfileDefault kProfileDefaults[] = {
+    {"latency", "SHUNT_SPIN_US", "1000000"},
+    {"latency", "SHUNT_PROGRESS_US", "100"},
+    {"latency", "SHUNT_MLX5_TX_SIGNAL_EVERY", "4"},
+    {"latency", "SHUNT_MLX5_INLINE", "512"},
+    {"latency", "SHUNT_MLX5_BLUEFLAME", "1"},
+    {"latency", "SHUNT_NIC_CQ_MOD_COUNT", "1"},
+    {"latency", "SHUNT_NIC_CQ_MOD_US", "0"},
+    {"throughput", "SHUNT_SPIN_US", "20"},
+    {"throughput", "SHUNT_PROGRESS_US", "1000"},
+    {"throughput", "SHUNT_MLX5_TX_SIGNAL_EVERY", "64"},
+    {"throughput", "SHUNT_MLX5_INLINE", "128"},
+    {"throughput", "SHUNT_MLX5_BLUEFLAME", "0"},
+    {"throughput", "SHUNT_NIC_CQ_MOD_COUNT", "64"},
+    {"throughput", "SHUNT_NIC_CQ_MOD_US", "32"},
+};
+
+// One explicitly set variable: where it came from ("FILE:LINE: " or "" for the environment).
+struct Explicit {
+  const ConfigVar* var;
+  std::string value;
+  std::string origin;
+};
+
+constexpr size_t kConfigFileMax = 1 << 20;
+constexpr size_t kConfigLineMax = 8192;
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  return s;
+}
+
+// SHUNT_CONFIG: lines NAME=value; blank lines and lines starting with # are skipped, as is a
+// '#' after blanks and what follows it; "export " before the name and quotes around the value
+// are accepted (the file can be sourced by a shell too). Each bad line is one error naming
+// FILE:LINE.
+void read_config_file(const std::string& path, std::vector<Explicit>& out, std::vector<std::string>& errors) {
+  std::FILE* f = std::fopen(path.c_str(), "re");
+  if (!f) {
+    errors.push_back("SHUNT_CONFIG=" + path + ": cannot read: " + std::strerror(errno));
+    return;
+  }
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && text.size() <= kConfigFileMax) text.append(buf, n);
+  const bool read_error = std::ferror(f);
+  std::fclose(f);
+  if (read_error) {
+    errors.push_back("SHUNT_CONFIG=" + path + ": cannot read: " + std::strerror(errno));
+    return;
+  }
+  if (text.size() > kConfigFileMax) {
+    errors.push_back("SHUNT_CONFIG=" + path + ": larger than " + std::to_string(kConfigFileMax) + " bytes");
+    return;
+  }
+  std::string_view rest(text);
+  for (size_t line_no = 1; !rest.empty(); ++line_no) {
+    const size_t nl = rest.find('\n');
+    std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl == std::string_view::npos ? rest.size() : nl + 1);
+    const std::string where = path + ":" + std::to_string(line_no) + ": ";
+    if (line.size() > kConfigLineMax) {
+      errors.push_back(where + "line longer than " + std::to_string(kConfigLineMax) + " characters");
+      continue;
+    }
+    if (line.find('\0') != std::string_view::npos) {
+      errors.push_back(where + "a NUL byte");
+      continue;
+    }
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        line = line.substr(0, i);
+        break;
+      }
+    }
+    line = trim(line);
+    if (line.empty()) continue;
+    if (line.rfind("export ", 0) == 0) line = trim(line.substr(7));
+    const size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      errors.push_back(where + "expected NAME=value, got '" + std::string(line) + "'");
+      continue;
+    }
+    const std::string_view name = trim(line.substr(0, eq));
+    std::string_view value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    const ConfigVar* v = find_var(name);
+    if (!v) {
+      errors.push_back(where + std::string(name) + ": no such variable (see `shunt config`)");
+      continue;
+    }
+    if (v->str_field == &Config::config_file) {
+      errors.push_back(where + "SHUNT_CONFIG cannot be set in a configuration file");
+      continue;
+    }
+    out.push_back(Explicit{v, std::string(value), where});
+  }
+}
 }  // namespace
 
 std::span<const ConfigVar> config_vars() { return kVars; }
 
+std::span<const ProfileDefault> profile_defaults() { return kProfileDefaults; }
+
 ConfigResult load_config(const EnvLookup& lookup) {
   ConfigResult r;
+  auto get = [&](const char* name) { return lookup ? lookup(name) : std::getenv(name); };
+  // Explicit values in the order they apply: the file's, then the environment's (which wins).
+  std::vector<Explicit> set;
+  if (const char* file = get("SHUNT_CONFIG"); file && *file) {
+    if (auto err = set_var(r.config, *find_var("SHUNT_CONFIG"), file)) {
+      r.errors.push_back(*err);
+    } else {
+      read_config_file(file, set, r.errors);
+    }
+  }
   for (const auto& v : kVars) {
-    const char* s = lookup ? lookup(v.name) : std::getenv(v.name);
-    if (!s) continue;
-    if (auto err = set_var(r.config, v, s)) r.errors.push_back(*err);
+    if (std::string_view(v.name) == "SHUNT_CONFIG") continue;
+    if (const char* s = get(v.name)) set.push_back(Explicit{&v, s, ""});
+  }
+  // The profile (the last valid SHUNT_PROFILE) sets defaults first; explicit values win.
+  std::string profile = "default";
+  for (const auto& e : set) {
+    if (e.var->str_field == &Config::profile && choice_ok(e.var->choices, e.value)) profile = e.value;
+  }
+  for (const auto& d : kProfileDefaults) {
+    if (profile == d.profile) set_var(r.config, *find_var(d.name), d.value);
+  }
+  for (const auto& e : set) {
+    if (auto err = set_var(r.config, *e.var, e.value)) r.errors.push_back(e.origin + *err);
   }
   return r;
 }
@@ -145,6 +283,29 @@ std::optional<std::string> config_set(Config& c, const std::string& name, const 
 std::string config_get(const Config& c, const ConfigVar& v) {
   if (v.kind == K::kInt) return std::to_string(c.*(v.int_field));
   return c.*(v.str_field);
+}
+
+std::string profile_markdown() {
+  std::string out = "| Variable | `default` | `latency` | `throughput` |\n|---|---|---|---|\n";
+  std::vector<const char*> names;
+  for (const auto& d : kProfileDefaults) {
+    bool seen = false;
+    for (const char* n : names) seen = seen || std::string_view(n) == d.name;
+    if (!seen) names.push_back(d.name);
+  }
+  Config def;
+  for (const char* n : names) {
+    std::string row = std::string("| `") + n + "` | " + config_get(def, *find_var(n));
+    for (const char* p : {"latency", "throughput"}) {
+      std::string value = "(default)";
+      for (const auto& d : kProfileDefaults) {
+        if (std::string_view(d.profile) == p && std::string_view(d.name) == n) value = d.value;
+      }
+      row += " | " + value;
+    }
+    out += row + " |\n";
+  }
+  return out;
 }
 
 std::string config_markdown() {

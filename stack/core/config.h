@@ -104,8 +104,21 @@ struct ConfigResult {
 };
 
 using EnvLookup = std::function<const char*(const char* name)>;
-// Reads every SHUNT_* variable through `lookup` (getenv by default) and validates it.
+// Reads every SHUNT_* variable through `lookup` (getenv by default) and validates it. Order:
+// the defaults, then those of SHUNT_PROFILE, then the file SHUNT_CONFIG names (NAME=value lines),
+// then the environment: a variable set explicitly (file or environment) wins over the profile,
+// the environment over the file. Errors in the file name FILE:LINE.
 ConfigResult load_config(const EnvLookup& lookup = nullptr);
+
+// What each SHUNT_PROFILE sets (before explicit values apply).
+struct ProfileDefault {
+  const char* profile;
+  const char* name;
+  const char* value;
+};
+std::span<const ProfileDefault> profile_defaults();
+// The profiles table of docs/config.md.
+std::string profile_markdown();
 // Sets one variable by name; returns an error line or nullopt.
 std::optional<std::string> config_set(Config& c, const std::string& name, const std::string& value);
 // The value of a variable as text.

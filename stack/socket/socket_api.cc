@@ -283,6 +283,49 @@ void SocketApi::set_waiter(Waiter w) { impl_->waiter = std::move(w); }
 void SocketApi::set_readiness_hook(ReadinessHook h) { impl_->hook = std::move(h); }
 bool SocketApi::is_socket(int s) const { return impl_->get(s) != nullptr; }
 
+int SocketApi::socket_info(int s, SocketInfo* out) const {
+  const Impl::Sock* k = impl_->get(s);
+  if (!k) return -EBADF;
+  SocketInfo info;
+  info.domain = k->domain;
+  socklen_t len = sizeof info.local;
+  auto* local = reinterpret_cast<sockaddr*>(&info.local);
+  auto* peer = reinterpret_cast<sockaddr*>(&info.peer);
+  if (k->t) {
+    const Tcp& tcp = impl_->tcp;
+    const TcpSocket& t = *k->t;
+    info.type = SOCK_STREAM;
+    IpAddr a;
+    uint16_t port = 0;
+    tcp.local_name(t, &a, &port);
+    put_sockaddr(tcp.family(t), a, port, local, &len);
+    // Linux's numbering (include/net/tcp_states.h), indexed by TcpState.
+    static constexpr int kLinuxState[] = {7, 10, 2, 3, 1, 4, 5, 8, 11, 9, 6};
+    const TcpState st = tcp.state(t);
+    info.state = size_t(st) < std::size(kLinuxState) ? kLinuxState[size_t(st)] : 7;
+    if (st != TcpState::kClosed && st != TcpState::kListen && tcp.peer_name(t, &a, &port) == 0) {
+      len = sizeof info.peer;
+      put_sockaddr(tcp.family(t), a, port, peer, &len);
+    }
+    if (!tcp.is_listening(t)) {
+      info.recv_q = tcp.rx_queued(t);
+      info.send_q = tcp.tx_queued(t);
+    }
+  } else {
+    const UdpSocket& u = *k->u;
+    info.type = SOCK_DGRAM;
+    put_sockaddr(u.family, u.local_addr, u.local_port, local, &len);
+    if (u.connected) {
+      len = sizeof info.peer;
+      put_sockaddr(u.family, u.remote_addr, u.remote_port, peer, &len);
+    }
+    info.state = u.connected ? 1 : 7;
+    info.recv_q = u.rmem;
+  }
+  *out = info;
+  return 0;
+}
+
 // --- socket, close.
 
 int SocketApi::socket(int domain, int type, int protocol) {

@@ -54,6 +54,21 @@ class SocketApi {
   // Is `s` a handle of this API?
   bool is_socket(int s) const;
 
+  // What `shunt stat` shows of a socket (a netstat row), read without side effects.
+  struct SocketInfo {
+    int domain = AF_INET;     // AF_INET or AF_INET6 (the socket's own family)
+    int type = SOCK_DGRAM;    // SOCK_DGRAM or SOCK_STREAM
+    sockaddr_storage local{};   // as getsockname reports it (wildcard and port 0 if unbound)
+    sockaddr_storage peer{};    // as getpeername reports it; family AF_UNSPEC when none
+    // Linux's tcp_states.h numbering (1 ESTABLISHED ... 10 LISTEN, 11 CLOSING), as netstat and
+    // ss show it; UDP: 1 when connected, 7 (CLOSE) otherwise.
+    int state = 7;
+    uint64_t recv_q = 0;  // TCP: bytes readable; UDP: memory of queued datagrams (netstat's rmem)
+    uint64_t send_q = 0;  // TCP: bytes not yet acknowledged; UDP: 0 (nothing lingers)
+  };
+  // 0 and *out filled, or -EBADF.
+  int socket_info(int s, SocketInfo* out) const;
+
   // A blocking call that cannot complete calls the waiter with its deadline (kNever, or from
   // SO_RCVTIMEO/SO_SNDTIMEO); the waiter makes progress (polls the stack, advances virtual
   // time, sleeps) and returns false to give up (the call then returns -EAGAIN, or -EINTR).
