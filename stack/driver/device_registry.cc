@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "stack/driver/afxdp/afxdp.h"
 #include "stack/driver/mlx5/mlx5_driver.h"
 #include "stack/driver/mlx5/verbs_binding.h"
 #include "stack/driver/tap/tap.h"
@@ -50,6 +51,59 @@ OpenedDevice open_tap(const DeviceSpec& spec, Clock&, const Config&) {
   o.mac = MacAddr{{0x02, 0x53, 0x48, 0x00, 0x00, 0x01}};
   if (!spec.mac_option("mac", o.mac, out.error)) return out;
   auto r = TapDevice::open(o);
+  if (!r.device) {
+    out.error = r.error;
+    return out;
+  }
+  out.device = std::move(r.device);
+  return out;
+}
+
+// Any Linux interface through an AF_XDP socket and the driver's own XDP program (docs/afxdp.md).
+OpenedDevice open_afxdp(const DeviceSpec& spec, Clock&, const Config&) {
+  OpenedDevice out;
+  if (auto e = spec.check_options("queue|mode|mac|frames"); !e.empty()) {
+    out.error = e;
+    return out;
+  }
+  AfxdpOptions o;
+  o.ifname = spec.name;
+  if (o.ifname.empty()) {
+    out.error = "needs an interface: afxdp:IFNAME[,queue=N][,mode=native|generic|auto][,mac=MAC][,frames=N]";
+    return out;
+  }
+  if (uint64_t q = o.queue; spec.uint_option("queue", 0, 1023, q, out.error)) {
+    o.queue = uint32_t(q);
+  } else {
+    return out;
+  }
+  if (auto m = spec.option("mode")) {
+    if (*m == "native") {
+      o.mode = AfxdpMode::kNative;
+    } else if (*m == "generic") {
+      o.mode = AfxdpMode::kGeneric;
+    } else if (*m == "auto") {
+      o.mode = AfxdpMode::kAuto;
+    } else {
+      out.error = "mode=" + *m + ": expected native, generic or auto";
+      return out;
+    }
+  }
+  if (spec.option("mac")) {
+    MacAddr mac;
+    if (!spec.mac_option("mac", mac, out.error)) return out;
+    o.mac = mac;
+  }
+  if (uint64_t f = o.frames; spec.uint_option("frames", 64, 65536, f, out.error)) {
+    if ((f & (f - 1)) != 0) {
+      out.error = "frames=" + std::to_string(f) + ": expected a power of two in [64, 65536]";
+      return out;
+    }
+    o.frames = uint32_t(f);
+  } else {
+    return out;
+  }
+  auto r = AfxdpDevice::open(o);
   if (!r.device) {
     out.error = r.error;
     return out;
@@ -140,6 +194,7 @@ OpenedDevice open_unix(const DeviceSpec& spec, Clock&, const Config&) {
 void register_builtin_kinds() {
   static std::once_flag once;
   std::call_once(once, [] {
+    registry().emplace("afxdp", Kind{"afxdp:IFNAME[,queue=N][,mode=native|generic|auto][,mac=MAC][,frames=N]  any Linux interface through AF_XDP (libxdp; needs root or CAP_NET_ADMIN/NET_RAW/BPF; docs/afxdp.md)", open_afxdp});
     registry().emplace("mlx5", Kind{"mlx5:[DEVICE][,port=N][,mac=MAC][,ipv4=ADDR][,ipv6=ADDR][,mtu=N]  a ConnectX through rdma-core (raw-packet QP, flow steering; docs/hardware.md)", open_mlx5});
     registry().emplace("tap", Kind{"tap:IFNAME[,mac=MAC]  a Linux TAP interface (created if missing; needs CAP_NET_ADMIN)", open_tap});
     registry().emplace("unix", Kind{"unix:path=SOCKET[,mac=MAC][,mtu=N]  a host port of `shunt netsim` (a SOCK_SEQPACKET socket; docs/netsim.md)", open_unix});
