@@ -111,7 +111,7 @@ print("%.2f" % (r / 1e9) if r else "-")
 
 echo
 echo "== iperf3, one TCP stream, ${tp_seconds} s, MTU 1500, receiver on core 0, sender on core 1"
-printf "   %-58s %10s\n" path "Gbit/s"
+printf "   %-70s %10s\n" path "Gbit/s"
 out="$work/iperf3-shunt"
 if bash "$pair" --quiet --out "$out" --server-cpu 0 --client-cpu 1 --server-exits \
   --env SHUNT_PROFILE=throughput --env SHUNT_NIC_LINK_GBPS=$link_gbps \
@@ -125,7 +125,7 @@ else
   shunt_rate="-"
   failed=1
 fi
-printf "   %-58s %10s\n" "Shunt (cable, ${link_gbps} Gbit/s simulated link, SHUNT_PROFILE=throughput)" "$shunt_rate"
+printf "   %-70s %10s\n" "Shunt (cable, ${link_gbps} Gbit/s simulated link, SHUNT_PROFILE=throughput)" "$shunt_rate"
 
 # The kernel over a veth pair between two namespaces of our own.
 kernel_rate="-"
@@ -152,7 +152,7 @@ if ip netns add "$ns_a" 2>/dev/null && ip netns add "$ns_b" 2>/dev/null; then
 else
   echo "   (cannot create network namespaces here: the kernel row is skipped)"
 fi
-printf "   %-58s %10s\n" "kernel (veth pair between two network namespaces)" "$kernel_rate"
+printf "   %-70s %10s\n" "kernel (veth pair between two network namespaces)" "$kernel_rate"
 awk -v s="$shunt_rate" -v k="$kernel_rate" 'BEGIN { if (s + 0 > 0 && k + 0 > 0)
   printf "   Shunt / kernel = %.2f (target: at least 1)\n", s / k }'
 echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
