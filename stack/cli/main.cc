@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stack/cli/commands.h"
 #include "stack/core/clock.h"
 #include "stack/core/config.h"
 #include "stack/core/log.h"
@@ -50,6 +51,11 @@ void usage(FILE* out) {
       "                     time; each attaches with SHUNT_DEVICE=unix:path=DIR/hostN.sock\n"
       "                     (runs shunt-netsim next to this binary; `shunt netsim --help`,\n"
       "                     docs/netsim.md)\n"
+      "  run [options] [--] PROGRAM [ARGS...]  run PROGRAM with its sockets on Shunt\n"
+      "                     (LD_PRELOAD=libshunt.so; --profile, --device, --ipv4, --config,\n"
+      "                     --debug; `shunt run --help`)\n"
+      "  stat [--counters] [--pid N]  netstat of the offloaded sockets of your processes\n"
+      "                     (`shunt stat --help`, docs/preload.md)\n"
       "  version            print the version\n"
       "  help, --help, -h   this text\n"
       "\n"
@@ -318,6 +324,8 @@ int run(int argc, char** argv) {
   }
   if (cmd == "config") return cmd_config(args);
   if (cmd == "netsim") return cmd_netsim(argv + 2);
+  if (cmd == "run") return cli::cmd_run(argc - 1, argv + 1);
+  if (cmd == "stat") return cli::cmd_stat(argc - 1, argv + 1);
   if (cmd == "demo") {
     for (const auto& a : args) {
       if (a == "--help" || a == "-h") {
