@@ -43,6 +43,8 @@ constexpr int kMaxKicksPerBurst = 64;
 constexpr Nanos kStatsEvery = 100 * kMilli;
 // While transmits wait in the TX ring, poll() comes back this soon to kick them again.
 constexpr Nanos kKickRetry = 50 * kMicro;
+// How long open() waits for a queue that a socket closed just before still holds.
+constexpr Nanos kBusyRetry = 1 * kSecond;
 
 std::string errno_text(int err) { return std::string(std::strerror(err)); }
 
@@ -125,6 +127,8 @@ AfxdpDevice::~AfxdpDevice() {
   // The program goes first, so no frame is redirected to a socket that is going away.
   if (link_fd_ >= 0) ::close(link_fd_);
   if (prog_fd_ >= 0) ::close(prog_fd_);
+  // The map's reference to the socket goes now, not when the map is freed after a grace period.
+  if (map_fd_ >= 0 && xsk_fd_ >= 0) bpf_map_delete_elem(map_fd_, &queue_);
   if (xsk_) xsk_socket__delete(xsk_);
   if (map_fd_ >= 0) ::close(map_fd_);
   if (umem_) xsk_umem__delete(umem_);
@@ -241,7 +245,15 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;  // our program, attached below
   scfg.xdp_flags = 0;
   scfg.bind_flags = XDP_USE_NEED_WAKEUP | (first == AfxdpMode::kGeneric ? XDP_COPY : 0);
-  if (int rc = xsk_socket__create(&xsk_, name.c_str(), o.queue, umem_, &rings_->rx, &rings_->tx, &scfg); rc != 0) {
+  int rc = xsk_socket__create(&xsk_, name.c_str(), o.queue, umem_, &rings_->rx, &rings_->tx, &scfg);
+  // The kernel releases a closed socket's hold on its queue in deferred work (and an XSKMAP
+  // holds the socket until the map is freed, after an RCU grace period): a queue closed a moment
+  // ago reads EBUSY for a while. Wait up to kBusyRetry for it before calling it taken.
+  for (Nanos waited = 0; rc == -EBUSY && waited < kBusyRetry; waited += 10 * kMilli) {
+    ::usleep(10'000);
+    rc = xsk_socket__create(&xsk_, name.c_str(), o.queue, umem_, &rings_->rx, &rings_->tx, &scfg);
+  }
+  if (rc != 0) {
     xsk_ = nullptr;
     const int err = -rc;
     std::string s = "cannot bind an AF_XDP socket to " + name + " queue " + std::to_string(o.queue) + ": " + errno_text(err);
