@@ -45,8 +45,9 @@ void usage(FILE* out) {
       "      --nic KIND       sim: stacks drive the link directly; mlx5sim: each stack drives\n"
       "                       the mlx5 driver on a simulated ConnectX (default: SHUNT_DEVICE if\n"
       "                       it is mlx5sim, else sim)\n"
-      "  config [--markdown]  every SHUNT_* variable with its value and accepted range\n"
-      "                       (--markdown: the table of docs/config.md)\n"
+      "  config [--markdown|--profiles]  every SHUNT_* variable with its value and accepted range\n"
+      "                       (--markdown: the table of docs/config.md; --profiles: what\n"
+      "                       SHUNT_PROFILE sets, the Profiles table there)\n"
       "  netsim --dir DIR [options]  real processes as hosts of an ns-3 topology in real\n"
       "                     time; each attaches with SHUNT_DEVICE=unix:path=DIR/hostN.sock\n"
       "                     (runs shunt-netsim next to this binary; `shunt netsim --help`,\n"
@@ -101,6 +102,9 @@ int cmd_config(const std::vector<std::string>& args) {
   for (const auto& a : args) {
     if (a == "--markdown") {
       markdown = true;
+    } else if (a == "--profiles") {
+      std::fputs(profile_markdown().c_str(), stdout);
+      return 0;
     } else {
       return usage_error("config: unknown option '" + a + "'");
     }

@@ -234,6 +234,11 @@ void read_config_file(const std::string& path, std::vector<Explicit>& out, std::
       errors.push_back(where + "SHUNT_CONFIG cannot be set in a configuration file");
       continue;
     }
+    Config scratch;  // checked here so that errors come in line order
+    if (auto err = set_var(scratch, *v, std::string(value))) {
+      errors.push_back(where + *err);
+      continue;
+    }
     out.push_back(Explicit{v, std::string(value), where});
   }
 }
