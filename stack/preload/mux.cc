@@ -312,6 +312,8 @@ Registry* find_registry(int epfd) {
 // The registry of `epfd`, made on first use; null with errno set when epfd is no epoll fd.
 Registry* registry_for(Runtime& rt, int epfd) {
   if (Registry* r = find_registry(epfd)) return r;
+  // A closed epfd is EBADF; checked first, as the eventfd below could take its number.
+  if (SHUNT_REAL(fcntl)(epfd, F_GETFD) < 0) return nullptr;
   const int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (efd < 0) return nullptr;
   epoll_event ev{};
