@@ -1084,6 +1084,52 @@ BOOST_AUTO_TEST_CASE(locked_memory_limit_too_small_fails_clearly) {
   BOOST_CHECK_MESSAGE(contains(r.output, "locked-memory limit"), r.output);
 }
 
+BOOST_AUTO_TEST_CASE(native_mode_on_an_interface_without_it_fails_clearly_and_auto_falls_back) {
+  Veth& v = veth();
+  g_peer.reset();
+  // A bridge (or a dummy): Ethernet interfaces whose drivers have no native XDP.
+  const std::string dummy = "sxd" + std::to_string(unsigned(getpid()) % 1000000);
+  ChildResult r = run({v.ip, "link", "add", dummy, "type", "bridge"});
+  if (!r.ok()) r = run({v.ip, "link", "add", dummy, "type", "dummy"});
+  if (!r.ok()) {
+    std::cout << "neither bridge nor dummy interfaces here, case not run: " << r.output << std::flush;
+    return;
+  }
+  v.must({v.ip, "link", "set", dummy, "up"});
+  AfxdpOptions o;
+  o.ifname = dummy;
+  o.mode = AfxdpMode::kNative;
+  const std::string e = open_error(o);
+  BOOST_CHECK_MESSAGE(contains(e, "no native XDP: use mode=generic or mode=auto"), e);
+  o.mode = AfxdpMode::kAuto;
+  auto opened = AfxdpDevice::open(o);
+  BOOST_CHECK_MESSAGE(opened.device, opened.error);
+  if (opened.device) BOOST_CHECK(opened.device->mode() == AfxdpMode::kGeneric);
+  opened.device.reset();
+  run({v.ip, "link", "del", dummy});
+}
+
+BOOST_AUTO_TEST_CASE(no_capabilities_fails_clearly) {
+  Veth& v = veth();
+  g_peer.reset();
+  const std::string ifname = v.stack_if;
+  Child c([&]() -> int {
+    __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (syscall(SYS_capset, &hdr, data) != 0) return 3;  // every capability dropped
+    AfxdpOptions o;
+    o.ifname = ifname;
+    auto r = AfxdpDevice::open(o);
+    std::printf("%s\n", r.device ? "opened" : r.error.c_str());
+    return r.device ? 1 : 0;
+  });
+  wait_for(c, kWait);
+  ChildResult r = c.result();
+  std::cout << r.output << std::flush;
+  BOOST_CHECK_MESSAGE(r.ok(), "exit " << r.code());
+  BOOST_CHECK_MESSAGE(contains(r.output, "needs CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF"), r.output);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 }  // namespace shunt
