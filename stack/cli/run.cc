@@ -1,7 +1,7 @@
 // `shunt run`: runs a program under the preload library. It sets LD_PRELOAD to the libshunt.so
 // that belongs to this shunt (../lib/libshunt.so from this binary: build/bin/shunt ->
 // build/lib/libshunt.so, and the same in an installed prefix), keeps whatever LD_PRELOAD already
-// held, turns its options into SHUNT_* variables, and execs the program (docs/user-guide.md).
+// held, turns its options into SHUNT_* variables, and execs the program (docs/preload.md, "shunt run").
 #include <unistd.h>
 
 #include <cerrno>

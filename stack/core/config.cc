@@ -22,7 +22,7 @@ const ConfigVar kVars[] = {
     INT_VAR("SHUNT_SEED", seed, 0, kMax, "Seed of the stack's random numbers (ports, IDs, ISNs)."),
     INT_VAR("SHUNT_BUFFERS", buffers, 64, 1 << 20, "Packet buffers in the pool (2 KiB each)."),
     INT_VAR("SHUNT_SPIN_US", spin_us, 0, 10'000'000, "Microseconds a blocking call busy-polls before it sleeps."),
-    CHOICE_VAR("SHUNT_PROFILE", profile, "default|latency|throughput", "Defaults for a goal: latency spins long and polls often, throughput sleeps sooner and batches (docs/preload.md); variables set explicitly win."),
+    CHOICE_VAR("SHUNT_PROFILE", profile, "default|latency|throughput", "Defaults for a goal: latency spins long and polls often, throughput sleeps sooner and batches (docs/config.md, Profiles); variables set explicitly win."),
     STR_VAR("SHUNT_CONFIG", config_file, "A file of SHUNT_NAME=value lines read before the environment (which wins); # starts a comment."),
     STR_VAR("SHUNT_IPV4", ipv4, "The offload interface's IPv4 address and prefix, A.B.C.D/N; sockets bound to it or routed through it are offloaded."),
     STR_VAR("SHUNT_IPV6", ipv6, "The offload interface's IPv6 address and prefix, ADDR/N."),
