@@ -31,7 +31,7 @@
 #                      both sides / one side (repeatable; given after the cable's variables, so
 #                      they win)
 #   --offloaded        SHUNT_DEBUG=1 on both sides, and each side's stderr must say that one of
-#                      its sockets was offloaded ("shunt: ...: offloaded")
+#                      its sockets was offloaded ("shunt: CALL(FD, ...)[ = FD]: offloaded")
 #   --quiet            do not print the programs' outputs
 #
 # Exit: 0 when the client exited 0, the server exited as expected and (with --offloaded) both
@@ -246,9 +246,11 @@ wait "$server_pid" 2>/dev/null
 server_pid=""
 
 if [ $offloaded -eq 1 ] && [ $kernel -eq 0 ]; then
-  # preload.cc's SHUNT_DEBUG line per socket: "shunt: socket(...) = FD: offloaded ..."
+  # preload.cc's SHUNT_DEBUG lines where a socket is placed on the stack, e.g.
+  # "shunt: bind(3, 10.9.0.1:7311): offloaded: the offload interface's address or route" or
+  # "shunt: accept4(3) = 5: offloaded".
   for side in server client; do
-    grep -Eq '^shunt: .*= [0-9]+: offloaded' "$out/$side.err" ||
+    grep -Eq '^shunt: [a-z0-9_]+\([^)]*\)( = [0-9]+)?: offloaded' "$out/$side.err" ||
       complain "the $side's stderr has no line saying a socket was offloaded"
   done
 fi

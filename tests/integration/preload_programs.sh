@@ -50,7 +50,7 @@ all_offloaded() {
   [ ${#kernel[@]} -gt 0 ] && return 0
   local side
   for side in server client; do
-    if grep -E '^shunt: (socket|accept4?)\(.*: not offloaded' "$work/$side.err" |
+    if grep -E '^shunt: [a-z0-9_]+\(.*: not offloaded' "$work/$side.err" |
       grep -Ev 'not an IP socket' >"$work/kernel_sockets"; then
       complain "the $side left sockets on the kernel:"
       cat "$work/kernel_sockets"
