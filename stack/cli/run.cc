@@ -1,7 +1,8 @@
 // `shunt run`: runs a program under the preload library. It sets LD_PRELOAD to the libshunt.so
 // that belongs to this shunt (../lib/libshunt.so from this binary: build/bin/shunt ->
 // build/lib/libshunt.so, and the same in an installed prefix), keeps whatever LD_PRELOAD already
-// held, turns its options into SHUNT_* variables, and execs the program (docs/preload.md, "shunt run").
+// held, turns its options into SHUNT_* variables, and execs the program (docs/preload.md, "shunt
+// run").
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,34 +20,37 @@ namespace shunt::cli {
 namespace {
 
 constexpr int kUsageError = 2;
-constexpr int kNotFound = 127;     // as a shell says "command not found"
+constexpr int kNotFound = 127;  // as a shell says "command not found"
 constexpr int kNotExecutable = 126;
 
 void run_usage(FILE* out) {
-  std::fprintf(out,
-               "usage: shunt run [options] [--] PROGRAM [ARGS...]\n"
-               "\n"
-               "Runs PROGRAM with its sockets on Shunt: LD_PRELOAD gets the libshunt.so next to this\n"
-               "command (../lib/libshunt.so), after whatever LD_PRELOAD already holds, and the options\n"
-               "become SHUNT_* variables (the environment's own SHUNT_* variables stay unless an option\n"
-               "replaces them).\n"
-               "\n"
-               "options:\n"
-               "  --profile P     SHUNT_PROFILE: default, latency (spin long, no moderation) or\n"
-               "                  throughput (short spin, batching); docs/config.md, Profiles\n"
-               "  --device SPEC   SHUNT_DEVICE: the NIC, e.g. mlx5sim:cable=NAME,mac=02:53:48:00:00:01\n"
-               "  --ipv4 A.B.C.D/N  SHUNT_IPV4: the offload interface's address and prefix\n"
-               "  --config FILE   SHUNT_CONFIG: a file of SHUNT_NAME=value lines\n"
-               "  --debug         SHUNT_DEBUG=1: say for each socket whether it is offloaded and why\n"
-               "  --help, -h      this text\n"
-               "\n"
-               "Exit status: PROGRAM's; 127 when PROGRAM cannot be found, 126 when it cannot be\n"
-               "executed, 2 on a usage error, 1 when libshunt.so is missing.\n");
+  std::fprintf(
+      out,
+      "usage: shunt run [options] [--] PROGRAM [ARGS...]\n"
+      "\n"
+      "Runs PROGRAM with its sockets on Shunt: LD_PRELOAD gets the libshunt.so next to this\n"
+      "command (../lib/libshunt.so), after whatever LD_PRELOAD already holds, and the options\n"
+      "become SHUNT_* variables (the environment's own SHUNT_* variables stay unless an option\n"
+      "replaces them).\n"
+      "\n"
+      "options:\n"
+      "  --profile P     SHUNT_PROFILE: default, latency (spin long, no moderation) or\n"
+      "                  throughput (short spin, batching); docs/config.md, Profiles\n"
+      "  --device SPEC   SHUNT_DEVICE: the NIC, e.g. mlx5sim:cable=NAME,mac=02:53:48:00:00:01\n"
+      "  --ipv4 A.B.C.D/N  SHUNT_IPV4: the offload interface's address and prefix\n"
+      "  --config FILE   SHUNT_CONFIG: a file of SHUNT_NAME=value lines\n"
+      "  --debug         SHUNT_DEBUG=1: say for each socket whether it is offloaded and why\n"
+      "  --help, -h      this text\n"
+      "\n"
+      "Exit status: PROGRAM's; 127 when PROGRAM cannot be found, 126 when it cannot be\n"
+      "executed, 2 on a usage error, 1 when libshunt.so is missing.\n");
 }
 
 int run_usage_error(const std::string& msg) {
   std::fprintf(stderr, "shunt: run: %s\n", msg.c_str());
-  std::fprintf(stderr, "usage: shunt run [--profile P] [--device SPEC] [--ipv4 A/N] [--config FILE] [--debug] [--] PROGRAM [ARGS...]\n");
+  std::fprintf(stderr,
+               "usage: shunt run [--profile P] [--device SPEC] [--ipv4 A/N] [--config FILE] "
+               "[--debug] [--] PROGRAM [ARGS...]\n");
   return kUsageError;
 }
 
@@ -54,7 +58,8 @@ bool ipv4_prefix_ok(const std::string& v) {
   const size_t slash = v.find('/');
   if (slash == std::string::npos || !Ipv4Addr::parse(v.substr(0, slash))) return false;
   const std::string n = v.substr(slash + 1);
-  if (n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos) return false;
+  if (n.empty() || n.size() > 2 || n.find_first_not_of("0123456789") != std::string::npos)
+    return false;
   return std::stoi(n) <= 32;
 }
 
@@ -104,14 +109,17 @@ int cmd_run(int argc, char** argv) {
     }
     if (opt == "--profile") {
       if (value != "default" && value != "latency" && value != "throughput") {
-        return run_usage_error("--profile " + value + ": expected one of default|latency|throughput");
+        return run_usage_error("--profile " + value +
+                               ": expected one of default|latency|throughput");
       }
       profile = value;
     } else if (opt == "--device") {
-      if (value.empty()) return run_usage_error("--device needs a device spec (docs/config.md, Devices)");
+      if (value.empty())
+        return run_usage_error("--device needs a device spec (docs/config.md, Devices)");
       device = value;
     } else if (opt == "--ipv4") {
-      if (!ipv4_prefix_ok(value)) return run_usage_error("--ipv4 " + value + ": expected A.B.C.D/N");
+      if (!ipv4_prefix_ok(value))
+        return run_usage_error("--ipv4 " + value + ": expected A.B.C.D/N");
       ipv4 = value;
     } else {
       if (value.empty()) return run_usage_error("--config needs a file name");
@@ -123,8 +131,10 @@ int cmd_run(int argc, char** argv) {
   const std::string dir = self_dir();
   const std::string lib = dir + "/../lib/libshunt.so";
   if (dir.empty() || ::access(lib.c_str(), R_OK) != 0) {
-    std::fprintf(stderr, "shunt: run: cannot find the preload library at %s (build the shunt_preload target)\n",
-                 lib.c_str());
+    std::fprintf(
+        stderr,
+        "shunt: run: cannot find the preload library at %s (build the shunt_preload target)\n",
+        lib.c_str());
     return 1;
   }
   char resolved[4096];

@@ -21,23 +21,24 @@ namespace {
 constexpr int kUsageError = 2;
 
 void stat_usage(FILE* out) {
-  std::fprintf(out,
-               "usage: shunt stat [--counters] [--all] [--pid N] [--dir DIR]\n"
-               "\n"
-               "Lists the offloaded sockets of your processes running under the preload library, like\n"
-               "netstat: Proto Recv-Q Send-Q Local Address Foreign Address State PID:FD Program.\n"
-               "Statistics of processes that died are removed.\n"
-               "\n"
-               "options:\n"
-               "  --counters, -c  also print each process's non-zero stack counters\n"
-               "  --all, -a       with --counters: the counters that are zero too\n"
-               "  --pid N         only process N (exit 1 if it publishes nothing)\n"
-               "  --dir DIR       where the objects are (default /dev/shm)\n"
-               "  --help, -h      this text\n"
-               "\n"
-               "A process publishes unless SHUNT_STATS=0. Exit status: 0, 1 when --pid N has no\n"
-               "statistics, 2 on a usage error. Problems with one process's statistics are one line\n"
-               "each on stderr; the others are still listed.\n");
+  std::fprintf(
+      out,
+      "usage: shunt stat [--counters] [--all] [--pid N] [--dir DIR]\n"
+      "\n"
+      "Lists the offloaded sockets of your processes running under the preload library, like\n"
+      "netstat: Proto Recv-Q Send-Q Local Address Foreign Address State PID:FD Program.\n"
+      "Statistics of processes that died are removed.\n"
+      "\n"
+      "options:\n"
+      "  --counters, -c  also print each process's non-zero stack counters\n"
+      "  --all, -a       with --counters: the counters that are zero too\n"
+      "  --pid N         only process N (exit 1 if it publishes nothing)\n"
+      "  --dir DIR       where the objects are (default /dev/shm)\n"
+      "  --help, -h      this text\n"
+      "\n"
+      "A process publishes unless SHUNT_STATS=0. Exit status: 0, 1 when --pid N has no\n"
+      "statistics, 2 on a usage error. Problems with one process's statistics are one line\n"
+      "each on stderr; the others are still listed.\n");
 }
 
 int stat_usage_error(const std::string& msg) {
@@ -86,14 +87,16 @@ int cmd_stat(int argc, char** argv) {
   stats::Scan scan = stats::scan(::getuid(), true, dir);
   for (const auto& w : scan.warnings) std::fprintf(stderr, "shunt: stat: %s\n", w.c_str());
   for (pid_t p : scan.cleaned) {
-    std::fprintf(stderr, "shunt: stat: removed the statistics of process %d, which has exited\n", int(p));
+    std::fprintf(stderr, "shunt: stat: removed the statistics of process %d, which has exited\n",
+                 int(p));
   }
   if (only_pid) {
     std::erase_if(scan.snapshots, [&](const stats::Snapshot& s) { return s.pid != only_pid; });
   }
 
   std::vector<Row> rows;
-  rows.push_back({"Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State", "PID:FD", "Program"});
+  rows.push_back({"Proto", "Recv-Q", "Send-Q", "Local Address", "Foreign Address", "State",
+                  "PID:FD", "Program"});
   for (const auto& s : scan.snapshots) {
     for (const auto& e : s.sockets) {
       Row r;
@@ -117,13 +120,14 @@ int cmd_stat(int argc, char** argv) {
     w_pidfd = std::max(w_pidfd, r.pid_fd.size());
   }
   for (const auto& r : rows) {
-    std::printf("%-5s %6s %6s %-*s %-*s %-*s %-*s %s\n", r.proto.c_str(), r.recv_q.c_str(), r.send_q.c_str(),
-                int(w_local), r.local.c_str(), int(w_foreign), r.foreign.c_str(), int(w_state), r.state.c_str(),
-                int(w_pidfd), r.pid_fd.c_str(), r.program.c_str());
+    std::printf("%-5s %6s %6s %-*s %-*s %-*s %-*s %s\n", r.proto.c_str(), r.recv_q.c_str(),
+                r.send_q.c_str(), int(w_local), r.local.c_str(), int(w_foreign), r.foreign.c_str(),
+                int(w_state), r.state.c_str(), int(w_pidfd), r.pid_fd.c_str(), r.program.c_str());
   }
   for (const auto& s : scan.snapshots) {
     if (s.sockets_dropped) {
-      std::printf("(%" PRIu32 " more sockets of process %d not shown: its table holds %" PRIu32 ")\n",
+      std::printf("(%" PRIu32 " more sockets of process %d not shown: its table holds %" PRIu32
+                  ")\n",
                   s.sockets_dropped, int(s.pid), stats::kMaxSockets);
     }
   }
@@ -137,11 +141,14 @@ int cmd_stat(int argc, char** argv) {
       for (const auto& [name, value] : s.counters) {
         if (all || value) std::printf("  %-*s %20" PRIu64 "\n", int(w), name.c_str(), value);
       }
-      if (s.counters_dropped) std::printf("  (%" PRIu32 " counters not shown)\n", s.counters_dropped);
+      if (s.counters_dropped)
+        std::printf("  (%" PRIu32 " counters not shown)\n", s.counters_dropped);
     }
   }
   if (only_pid && scan.snapshots.empty()) {
-    std::fprintf(stderr, "shunt: stat: process %ld publishes no statistics (not running under shunt, or SHUNT_STATS=0)\n",
+    std::fprintf(stderr,
+                 "shunt: stat: process %ld publishes no statistics (not running under shunt, or "
+                 "SHUNT_STATS=0)\n",
                  only_pid);
     return 1;
   }

@@ -49,8 +49,8 @@ bool counter_name_ok(const char* name, size_t cap) {
   const void* nul = std::memchr(name, '\0', cap);
   if (!nul || nul == name) return false;
   for (const char* c = name; *c; ++c) {
-    const bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-                    *c == '.' || *c == '_' || *c == '-';
+    const bool ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                    (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' || *c == '-';
     if (!ok) return false;
   }
   return true;
@@ -230,7 +230,8 @@ void StatsPublisher::publish(const SocketApi& api, const Counters& counters,
 
 // --- Reader.
 
-bool parse(const uint8_t* data, size_t size, pid_t expected_pid, Snapshot& out, std::string& error) {
+bool parse(const uint8_t* data, size_t size, pid_t expected_pid, Snapshot& out,
+           std::string& error) {
   if (size < sizeof(Header)) {
     error = "shorter than its header (" + std::to_string(size) + " bytes)";
     return false;
@@ -242,7 +243,8 @@ bool parse(const uint8_t* data, size_t size, pid_t expected_pid, Snapshot& out, 
     return false;
   }
   if (h.version != kVersion) {
-    error = "layout version " + std::to_string(h.version) + ", this shunt reads version " + std::to_string(kVersion);
+    error = "layout version " + std::to_string(h.version) + ", this shunt reads version " +
+            std::to_string(kVersion);
     return false;
   }
   if (h.header_size != sizeof(Header) || h.socket_row_size != sizeof(SocketRow) ||
@@ -268,7 +270,8 @@ bool parse(const uint8_t* data, size_t size, pid_t expected_pid, Snapshot& out, 
     return false;
   }
   if (expected_pid > 0 && h.pid != expected_pid) {
-    error = "written for pid " + std::to_string(h.pid) + " but named for pid " + std::to_string(expected_pid);
+    error = "written for pid " + std::to_string(h.pid) + " but named for pid " +
+            std::to_string(expected_pid);
     return false;
   }
   if (h.seq % 2 != 0) {
@@ -297,9 +300,10 @@ bool parse(const uint8_t* data, size_t size, pid_t expected_pid, Snapshot& out, 
   for (uint32_t i = 0; i < h.n_sockets; ++i) {
     SocketRow r;
     std::memcpy(&r, data + h.sockets_offset + uint64_t(i) * sizeof r, sizeof r);
-    const bool state_ok = r.proto == kTcp ? (r.state >= 1 && r.state <= 11) : (r.state == 1 || r.state == 7);
-    if (r.fd < 0 || (r.proto != kTcp && r.proto != kUdp) || (r.family != 4 && r.family != 6) || !state_ok ||
-        r.has_peer > 1) {
+    const bool state_ok =
+        r.proto == kTcp ? (r.state >= 1 && r.state <= 11) : (r.state == 1 || r.state == 7);
+    if (r.fd < 0 || (r.proto != kTcp && r.proto != kUdp) || (r.family != 4 && r.family != 6) ||
+        !state_ok || r.has_peer > 1) {
       error = "socket row " + std::to_string(i) + " is malformed";
       return false;
     }
@@ -366,14 +370,15 @@ bool read(int fd, pid_t expected_pid, Snapshot& out, std::string& error) {
     if (before == after) return parse(buf.data(), buf.size(), expected_pid, out, error);
     ::sched_yield();
   }
-  error = "the writer kept updating it (no consistent snapshot in " + std::to_string(kReadAttempts) + " tries)";
+  error = "the writer kept updating it (no consistent snapshot in " +
+          std::to_string(kReadAttempts) + " tries)";
   return false;
 }
 
 const char* state_name(int proto, int state) {
-  static const char* const kNames[] = {"",          "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
-                                       "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
-                                       "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING"};
+  static const char* const kNames[] = {"",           "ESTABLISHED", "SYN_SENT",  "SYN_RECV",
+                                       "FIN_WAIT1",  "FIN_WAIT2",   "TIME_WAIT", "CLOSE",
+                                       "CLOSE_WAIT", "LAST_ACK",    "LISTEN",    "CLOSING"};
   if (proto == kUdp) return state == 1 ? "ESTABLISHED" : "";
   if (state < 1 || state > 11) return "UNKNOWN";
   return kNames[state];
@@ -421,7 +426,8 @@ Scan scan(uid_t uid, bool clean, const std::string& dir) {
       continue;
     }
     struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid || (st.st_mode & 077) != 0) {
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != uid ||
+        (st.st_mode & 077) != 0) {
       out.warnings.push_back(path + ": skipped: not a regular file of uid " + std::to_string(uid) +
                              " with mode 0600");
       ::close(fd);
@@ -445,7 +451,8 @@ Scan scan(uid_t uid, bool clean, const std::string& dir) {
         if (::unlink(path.c_str()) == 0 || errno == ENOENT) {
           out.cleaned.push_back(pid);
         } else {
-          out.warnings.push_back(path + ": cannot remove the stale object: " + std::strerror(errno));
+          out.warnings.push_back(path +
+                                 ": cannot remove the stale object: " + std::strerror(errno));
         }
       }
       continue;

@@ -35,26 +35,26 @@ inline constexpr size_t kProgramLen = 64;       // with its NUL
 inline constexpr size_t kCounterNameLen = 56;   // with its NUL
 
 struct Header {
-  char magic[8];             // kMagic
-  uint32_t version;          // kVersion
-  uint32_t header_size;      // sizeof(Header)
-  uint64_t total_size;       // size of the object in bytes
-  uint32_t max_sockets;      // rows in the socket table
-  uint32_t socket_row_size;  // sizeof(SocketRow)
-  uint32_t max_counters;     // rows in the counter table
-  uint32_t counter_row_size; // sizeof(CounterRow)
-  uint64_t sockets_offset;   // from the start of the object
+  char magic[8];              // kMagic
+  uint32_t version;           // kVersion
+  uint32_t header_size;       // sizeof(Header)
+  uint64_t total_size;        // size of the object in bytes
+  uint32_t max_sockets;       // rows in the socket table
+  uint32_t socket_row_size;   // sizeof(SocketRow)
+  uint32_t max_counters;      // rows in the counter table
+  uint32_t counter_row_size;  // sizeof(CounterRow)
+  uint64_t sockets_offset;    // from the start of the object
   uint64_t counters_offset;
-  int32_t pid;               // the writer; equals the <pid> of the name
+  int32_t pid;  // the writer; equals the <pid> of the name
   uint32_t reserved0;
-  uint64_t start_time;       // the writer's start time (/proc/<pid>/stat field 22), 0 if unknown
-  char program[kProgramLen]; // the writer's program name, NUL-terminated
+  uint64_t start_time;        // the writer's start time (/proc/<pid>/stat field 22), 0 if unknown
+  char program[kProgramLen];  // the writer's program name, NUL-terminated
   // The snapshot, under the seqlock. Everything above is written once, before seq leaves 0.
-  uint64_t seq;              // odd: being written; even and > 0: a snapshot is there
-  uint32_t n_sockets;        // valid rows, <= max_sockets
-  uint32_t sockets_dropped;  // offloaded fds not shown (the table was full)
-  uint32_t n_counters;       // valid rows, <= max_counters
-  uint32_t counters_dropped; // counters not shown (table full, or name too long)
+  uint64_t seq;               // odd: being written; even and > 0: a snapshot is there
+  uint32_t n_sockets;         // valid rows, <= max_sockets
+  uint32_t sockets_dropped;   // offloaded fds not shown (the table was full)
+  uint32_t n_counters;        // valid rows, <= max_counters
+  uint32_t counters_dropped;  // counters not shown (table full, or name too long)
 };
 static_assert(sizeof(Header) == 160);
 
@@ -62,17 +62,17 @@ enum Proto : uint8_t { kTcp = 6, kUdp = 17 };
 
 struct SocketRow {
   int32_t fd;
-  uint8_t proto;       // kTcp or kUdp
-  uint8_t family;      // 4 (AF_INET socket) or 6 (AF_INET6 socket: "tcp6", "udp6")
-  uint8_t state;       // Linux's tcp_states.h numbering: 1 ESTABLISHED .. 10 LISTEN, 11 CLOSING
-  uint8_t has_peer;    // 1: remote_* is the peer; 0: none ("*")
+  uint8_t proto;        // kTcp or kUdp
+  uint8_t family;       // 4 (AF_INET socket) or 6 (AF_INET6 socket: "tcp6", "udp6")
+  uint8_t state;        // Linux's tcp_states.h numbering: 1 ESTABLISHED .. 10 LISTEN, 11 CLOSING
+  uint8_t has_peer;     // 1: remote_* is the peer; 0: none ("*")
   uint16_t local_port;  // host order
   uint16_t remote_port;
-  uint8_t local_addr[16];   // family 4: the first 4 bytes (network order); 6: the 16 bytes
+  uint8_t local_addr[16];  // family 4: the first 4 bytes (network order); 6: the 16 bytes
   uint8_t remote_addr[16];
-  uint32_t reserved;   // 0
-  uint64_t recv_q;     // bytes
-  uint64_t send_q;     // bytes
+  uint32_t reserved;  // 0
+  uint64_t recv_q;    // bytes
+  uint64_t send_q;    // bytes
 };
 static_assert(sizeof(SocketRow) == 64);
 
@@ -102,8 +102,8 @@ class StatsPublisher {
   // socket of `api` (so dup'ed fds show as their own rows), and every counter. Allocates
   // nothing; costs a scan of max_fd + 1 fds and the counters (call it every ~100 ms, not per
   // packet).
-  void publish(const SocketApi& api, const Counters& counters, const std::function<int(int fd)>& handle_of,
-               int max_fd);
+  void publish(const SocketApi& api, const Counters& counters,
+               const std::function<int(int fd)>& handle_of, int max_fd);
 
   const std::string& name() const { return name_; }
   // Snapshots published so far.

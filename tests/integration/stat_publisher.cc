@@ -47,14 +47,17 @@ int main(int argc, char** argv) {
   const sockaddr_in to = v4(Harness::ipv4_of(1), 5001);
   client.connect(c, sa(to), sizeof to);
   int a = -1;
-  h.run_until([&] { return (a = server.accept(l, nullptr, nullptr, SOCK_NONBLOCK)) >= 0; }, kSecond);
+  h.run_until([&] { return (a = server.accept(l, nullptr, nullptr, SOCK_NONBLOCK)) >= 0; },
+              kSecond);
   if (a < 0) return 1;
   client.send(c, "hello, stat", 11, 0);
-  h.run_until([&] {
-    int n = 0;
-    server.ioctl(a, FIONREAD, &n);
-    return n == 11;
-  }, kSecond);
+  h.run_until(
+      [&] {
+        int n = 0;
+        server.ioctl(a, FIONREAD, &n);
+        return n == 11;
+      },
+      kSecond);
   const int u = server.socket(AF_INET, SOCK_DGRAM, 0);
   const sockaddr_in ua = v4(Harness::ipv4_of(1), 7001);
   if (server.bind(u, sa(ua), sizeof ua) < 0) return 1;

@@ -21,7 +21,9 @@ ConfigResult load_from(const std::map<std::string, std::string>& env) {
     return it == env.end() ? nullptr : it->second.c_str();
   });
 }
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 // A temporary configuration file, removed at the end of the test.
 struct TempFile {
@@ -121,10 +123,10 @@ BOOST_AUTO_TEST_CASE(the_environment_wins_over_the_file_and_the_file_over_the_pr
   ConfigResult r = load_from({{"SHUNT_CONFIG", f.path}, {"SHUNT_TTL", "20"}});
   BOOST_TEST(r.ok());
   BOOST_TEST(r.config.profile == "latency");
-  BOOST_TEST(r.config.spin_us == 300);          // file over profile
-  BOOST_TEST(r.config.nic_cq_mod_count == 7);   // file over profile
-  BOOST_TEST(r.config.nic_cq_mod_us == 0);      // profile over default
-  BOOST_TEST(r.config.ttl == 20);               // environment over file
+  BOOST_TEST(r.config.spin_us == 300);         // file over profile
+  BOOST_TEST(r.config.nic_cq_mod_count == 7);  // file over profile
+  BOOST_TEST(r.config.nic_cq_mod_us == 0);     // profile over default
+  BOOST_TEST(r.config.ttl == 20);              // environment over file
   ConfigResult t = load_from({{"SHUNT_CONFIG", f.path}, {"SHUNT_PROFILE", "throughput"}});
   BOOST_TEST(t.config.profile == "throughput");  // the environment's profile
   BOOST_TEST(t.config.spin_us == 300);
@@ -141,7 +143,8 @@ BOOST_AUTO_TEST_CASE(each_bad_line_of_the_file_is_one_error_naming_file_and_line
       "SHUNT_BUFFERS=128\n");
   ConfigResult r = load_from({{"SHUNT_CONFIG", f.path}});
   BOOST_TEST_REQUIRE(r.errors.size() == 4u);
-  BOOST_TEST(r.errors[0].rfind(f.path + ":2: SHUNT_TTL=999: expected an integer in [1, 255]", 0) == 0u);
+  BOOST_TEST(r.errors[0].rfind(f.path + ":2: SHUNT_TTL=999: expected an integer in [1, 255]", 0) ==
+             0u);
   BOOST_TEST(r.errors[1].rfind(f.path + ":3: ", 0) == 0u);
   BOOST_TEST(contains(r.errors[1], "NAME=value"));
   BOOST_TEST(r.errors[2].rfind(f.path + ":4: SHUNT_NO_SUCH", 0) == 0u);
@@ -177,9 +180,10 @@ BOOST_AUTO_TEST_CASE(docs_config_md_holds_the_profile_table) {
   std::ifstream in(root + "/docs/config.md");
   BOOST_TEST_REQUIRE(in.good());
   std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  BOOST_TEST(contains(doc, profile_markdown()),
-             "docs/config.md is out of date: regenerate its profile table with `build/bin/shunt config "
-             "--profiles`");
+  BOOST_TEST(
+      contains(doc, profile_markdown()),
+      "docs/config.md is out of date: regenerate its profile table with `build/bin/shunt config "
+      "--profiles`");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

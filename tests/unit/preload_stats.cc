@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <boost/test/unit_test.hpp>
+#include <chrono>
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
@@ -168,14 +168,19 @@ BOOST_AUTO_TEST_CASE(dup_fds_are_rows_of_their_own_and_unpublished_fds_are_not_s
   SocketApi& api = n.api(0);
   const int u = api.socket(AF_INET, SOCK_DGRAM, 0);
   auto p = open_publisher();
-  p->publish(api, n.h.stack(0).counters(), [&](int fd) { return fd == 3 || fd == 9 ? u : fd == 5 ? 77 : -1; }, 20);
+  p->publish(
+      api, n.h.stack(0).counters(),
+      [&](int fd) { return fd == 3 || fd == 9 ? u
+                           : fd == 5          ? 77
+                                              : -1; }, 20);
   const auto s = read_back(*p);
   BOOST_TEST_REQUIRE(s.sockets.size() == 2u);  // handle 77 is no socket
   BOOST_TEST(s.sockets[0].fd == 3);
   BOOST_TEST(s.sockets[1].fd == 9);
 }
 
-BOOST_AUTO_TEST_CASE(the_object_is_named_for_user_and_pid_mode_0600_and_removed_with_its_publisher) {
+BOOST_AUTO_TEST_CASE(
+    the_object_is_named_for_user_and_pid_mode_0600_and_removed_with_its_publisher) {
   const std::string path = "/dev/shm" + stats::object_name(::getuid(), ::getpid());
   {
     auto p = open_publisher();
@@ -210,7 +215,8 @@ BOOST_AUTO_TEST_CASE(a_full_table_counts_the_sockets_it_cannot_show) {
   const int u = api.socket(AF_INET, SOCK_DGRAM, 0);
   auto p = open_publisher();
   const int fds = int(stats::kMaxSockets) + 100;
-  p->publish(api, n.h.stack(0).counters(), [&](int) { return u; }, fds - 1);
+  p->publish(
+      api, n.h.stack(0).counters(), [&](int) { return u; }, fds - 1);
   const auto s = read_back(*p);
   BOOST_TEST(s.sockets.size() == stats::kMaxSockets);
   BOOST_TEST(s.sockets_dropped == 100u);
@@ -244,8 +250,12 @@ BOOST_AUTO_TEST_CASE(corrupt_layouts_are_rejected_with_a_reason) {
 
   using stats::Header;
   auto at = [](std::vector<uint8_t>& b, size_t off) { return b.data() + off; };
-  auto put32 = [&](std::vector<uint8_t>& b, size_t off, uint32_t v) { std::memcpy(at(b, off), &v, 4); };
-  auto put64 = [&](std::vector<uint8_t>& b, size_t off, uint64_t v) { std::memcpy(at(b, off), &v, 8); };
+  auto put32 = [&](std::vector<uint8_t>& b, size_t off, uint32_t v) {
+    std::memcpy(at(b, off), &v, 4);
+  };
+  auto put64 = [&](std::vector<uint8_t>& b, size_t off, uint64_t v) {
+    std::memcpy(at(b, off), &v, 8);
+  };
   const size_t row0 = sizeof(Header);
   const size_t crow0 = sizeof(Header) + stats::kMaxSockets * sizeof(stats::SocketRow);
   struct Case {
@@ -259,22 +269,32 @@ BOOST_AUTO_TEST_CASE(corrupt_layouts_are_rejected_with_a_reason) {
       {"row size", [&](auto& b) { put32(b, offsetof(Header, socket_row_size), 8); }},
       {"total size", [&](auto& b) { put64(b, offsetof(Header, total_size), good.size() * 2); }},
       {"huge table", [&](auto& b) { put32(b, offsetof(Header, max_sockets), 0xffffffffu); }},
-      {"table past the end", [&](auto& b) { put32(b, offsetof(Header, max_counters), stats::kMaxCounters * 4); }},
-      {"offset past the end", [&](auto& b) { put64(b, offsetof(Header, sockets_offset), uint64_t(1) << 63); }},
+      {"table past the end",
+       [&](auto& b) { put32(b, offsetof(Header, max_counters), stats::kMaxCounters * 4); }},
+      {"offset past the end",
+       [&](auto& b) { put64(b, offsetof(Header, sockets_offset), uint64_t(1) << 63); }},
       {"offset into the header", [&](auto& b) { put64(b, offsetof(Header, counters_offset), 8); }},
-      {"offset wraps", [&](auto& b) { put64(b, offsetof(Header, counters_offset), ~uint64_t(0) - 10); }},
+      {"offset wraps",
+       [&](auto& b) { put64(b, offsetof(Header, counters_offset), ~uint64_t(0) - 10); }},
       {"other pid", [&](auto& b) { put32(b, offsetof(Header, pid), uint32_t(pid + 1)); }},
       {"odd seq", [&](auto& b) { put64(b, offsetof(Header, seq), 3); }},
-      {"too many rows", [&](auto& b) { put32(b, offsetof(Header, n_sockets), stats::kMaxSockets + 1); }},
+      {"too many rows",
+       [&](auto& b) { put32(b, offsetof(Header, n_sockets), stats::kMaxSockets + 1); }},
       {"too many counters", [&](auto& b) { put32(b, offsetof(Header, n_counters), 0x7fffffffu); }},
-      {"program unterminated", [&](auto& b) { std::memset(at(b, offsetof(Header, program)), 'a', stats::kProgramLen); }},
+      {"program unterminated",
+       [&](auto& b) { std::memset(at(b, offsetof(Header, program)), 'a', stats::kProgramLen); }},
       {"bad proto", [&](auto& b) { b[row0 + offsetof(stats::SocketRow, proto)] = 1; }},
       {"bad family", [&](auto& b) { b[row0 + offsetof(stats::SocketRow, family)] = 5; }},
       {"bad tcp state", [&](auto& b) { b[row0 + offsetof(stats::SocketRow, state)] = 12; }},
-      {"bad udp state", [&](auto& b) { b[row0 + sizeof(stats::SocketRow) + offsetof(stats::SocketRow, state)] = 10; }},
-      {"negative fd", [&](auto& b) { put32(b, row0 + offsetof(stats::SocketRow, fd), 0x80000000u); }},
+      {"bad udp state",
+       [&](auto& b) {
+         b[row0 + sizeof(stats::SocketRow) + offsetof(stats::SocketRow, state)] = 10;
+       }},
+      {"negative fd",
+       [&](auto& b) { put32(b, row0 + offsetof(stats::SocketRow, fd), 0x80000000u); }},
       {"peer flag", [&](auto& b) { b[row0 + offsetof(stats::SocketRow, has_peer)] = 2; }},
-      {"counter unterminated", [&](auto& b) { std::memset(at(b, crow0), 'a', stats::kCounterNameLen); }},
+      {"counter unterminated",
+       [&](auto& b) { std::memset(at(b, crow0), 'a', stats::kCounterNameLen); }},
       {"counter empty", [&](auto& b) { b[crow0] = 0; }},
       {"counter control char", [&](auto& b) { b[crow0] = '\n'; }},
   };
@@ -302,7 +322,8 @@ BOOST_AUTO_TEST_CASE(corrupt_layouts_are_rejected_with_a_reason) {
 BOOST_AUTO_TEST_CASE(random_corruption_never_crashes_the_reader) {
   Net n;
   SocketApi& api = n.api(0);
-  for (int i = 0; i < 8; ++i) api.socket(i % 2 ? AF_INET6 : AF_INET, i % 3 ? SOCK_DGRAM : SOCK_STREAM, 0);
+  for (int i = 0; i < 8; ++i)
+    api.socket(i % 2 ? AF_INET6 : AF_INET, i % 3 ? SOCK_DGRAM : SOCK_STREAM, 0);
   auto p = open_publisher();
   p->publish(api, n.h.stack(0).counters(), fds_of(api), 100);
   const std::vector<uint8_t> good = bytes_of(*p);
@@ -340,7 +361,8 @@ BOOST_AUTO_TEST_CASE(a_reader_never_sees_a_torn_snapshot) {
     // Pauses between snapshots give the reader windows; the point is that it is never wrong.
     for (uint64_t gen = 1; gen <= 3000; ++gen) {
       for (Counter* c : cs) c->value = gen;
-      p->publish(api, counters, [](int) { return -1; }, 0);
+      p->publish(
+          api, counters, [](int) { return -1; }, 0);
       if (gen % 4 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
     done = true;
@@ -402,9 +424,11 @@ BOOST_AUTO_TEST_CASE(scan_removes_objects_of_dead_processes_and_skips_foreign_mo
   };
   const std::string live = write_object(::getpid(), 0600, bytes);
   const std::string dead = write_object(child, 0600, bytes);
-  const std::string dead_garbage = write_object(child + 100000000, 0600, std::vector<uint8_t>(10, 0xff));
+  const std::string dead_garbage =
+      write_object(child + 100000000, 0600, std::vector<uint8_t>(10, 0xff));
   const std::string open_mode = write_object(1, 0644, bytes);  // pid 1: alive, but readable by all
-  const std::string other_user = dir + "/shunt-stat-" + std::to_string(uid + 1) + "-" + std::to_string(::getpid());
+  const std::string other_user =
+      dir + "/shunt-stat-" + std::to_string(uid + 1) + "-" + std::to_string(::getpid());
   fs::copy_file(live, other_user);
   const std::string not_a_pid = dir + "/shunt-stat-" + std::to_string(uid) + "-12x";
   fs::copy_file(live, not_a_pid);
