@@ -57,6 +57,10 @@ struct Header {
   uint32_t counters_dropped;  // counters not shown (table full, or name too long)
 };
 static_assert(sizeof(Header) == 160);
+// The offsets docs/preload.md documents.
+static_assert(offsetof(Header, pid) == 56 && offsetof(Header, start_time) == 64 &&
+              offsetof(Header, program) == 72 && offsetof(Header, seq) == 136 &&
+              offsetof(Header, counters_dropped) == 156);
 
 enum Proto : uint8_t { kTcp = 6, kUdp = 17 };
 
@@ -75,6 +79,7 @@ struct SocketRow {
   uint64_t send_q;    // bytes
 };
 static_assert(sizeof(SocketRow) == 64);
+static_assert(offsetof(SocketRow, local_addr) == 12 && offsetof(SocketRow, recv_q) == 48);
 
 struct CounterRow {
   char name[kCounterNameLen];  // NUL-terminated, [A-Za-z0-9._-]
