@@ -165,8 +165,10 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   queue_ = o.queue;
   info_.name = name;
 
-  // MAC, MTU, state and queue count through a control socket in this namespace.
-  int ctl = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  // MAC, MTU, state and queue count through a control socket in this namespace. AF_UNIX, not
+  // AF_INET: under the preload library an AF_INET socket() made while the runtime opens this
+  // device would come back into the runtime (AF_UNIX ioctls fall through to dev_ioctl alike).
+  int ctl = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (ctl < 0) return "cannot open a control socket: " + errno_text(errno);
   struct CtlGuard {
     int fd;
