@@ -182,7 +182,9 @@ class TcpSocket {
   bool peer_fin = false;  // the peer's FIN arrived in order (EOF after the data)
   bool reset = false;     // the connection was reset or aborted
   bool was_connected = false;
-  bool tx_blocked = false;  // a send found the buffer full: tell the observer when it is not
+  // A send found the buffer full, or poll found it not writable (Linux SOCK_NOSPACE): tell the
+  // observer when it is writable again.
+  mutable bool tx_blocked = false;
   bool more_pending = false;  // the last send had MSG_MORE
 
   TcpSocketObserver* observer = nullptr;

@@ -1137,7 +1137,11 @@ uint32_t Tcp::events(const TcpSocket& s) const {
   if (rcv_shut) ev |= POLLIN | POLLRDNORM | POLLRDHUP;
   if (s.state != TcpState::kSynSent && s.state != TcpState::kSynReceived) {
     if (s.rx_bytes) ev |= POLLIN | POLLRDNORM;
-    if (snd_shut || s.writable()) ev |= POLLOUT | POLLWRNORM;
+    if (snd_shut || s.writable()) {
+      ev |= POLLOUT | POLLWRNORM;
+    } else {
+      s.tx_blocked = true;  // Linux tcp_poll sets SOCK_NOSPACE: the ACK that frees space wakes the poller
+    }
   }
   return ev;
 }
