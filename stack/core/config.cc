@@ -18,7 +18,7 @@ const ConfigVar kVars[] = {
     CHOICE_VAR("SHUNT_LOG_LEVEL", log_level, "error|warn|info|debug|trace", "Least severe message printed to stderr."),
     INT_VAR("SHUNT_DEBUG", debug, 0, 1, "1: say for each socket whether it is offloaded and why."),
     STR_VAR("SHUNT_PCAP", pcap, "Write every frame the stack sends and receives to this pcap file."),
-    STR_VAR("SHUNT_DEVICE", device, "Which NIC the stack drives and how: sim, mlx5sim, mlx5sim:cable=NAME, mlx5:DEVICE, tap:IFNAME (docs/config.md, Devices)."),
+    STR_VAR("SHUNT_DEVICE", device, "Which NIC the stack drives and how: sim, mlx5sim, mlx5sim:cable=NAME, mlx5:DEVICE, tap:IFNAME, afxdp:IFNAME (docs/config.md, Devices)."),
     INT_VAR("SHUNT_SEED", seed, 0, kMax, "Seed of the stack's random numbers (ports, IDs, ISNs)."),
     INT_VAR("SHUNT_BUFFERS", buffers, 64, 1 << 20, "Packet buffers in the pool (2 KiB each)."),
     INT_VAR("SHUNT_SPIN_US", spin_us, 0, 10'000'000, "Microseconds a blocking call busy-polls before it sleeps."),
