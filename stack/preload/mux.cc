@@ -555,9 +555,14 @@ int poll_mux(Runtime& rt, pollfd* fds, nfds_t nfds, Nanos timeout, const sigset_
   return wait_loop(rt, timeout, mask, round, sleep_set);
 }
 
+// An fd this library must look after in a wait: an offloaded socket, or an epoll fd with a
+// registry (its eventfd only turns readable when someone polls the stack, which without a
+// progress thread is the waiter itself).
+bool needs_mux(const Runtime& rt, int fd) { return offloaded(rt, fd) || (g_flags.get(fd) & kHasRegistry); }
+
 bool any_offloaded(const Runtime& rt, const pollfd* fds, nfds_t n) {
   for (nfds_t i = 0; i < n; ++i) {
-    if (offloaded(rt, fds[i].fd)) return true;
+    if (needs_mux(rt, fds[i].fd)) return true;
   }
   return false;
 }
@@ -580,7 +585,7 @@ bool select_has_offloaded(const Runtime& rt, int n, fd_set* r, fd_set* w, fd_set
       while (x) {
         const int fd = i * kWordBits + __builtin_ctzl(x);
         x &= x - 1;
-        if (offloaded(rt, fd)) return true;
+        if (needs_mux(rt, fd)) return true;
       }
     }
   }
@@ -817,7 +822,19 @@ SHUNT_EXPORT int epoll_create1(int flags) noexcept { return SHUNT_REAL(epoll_cre
 
 SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
   mux::Runtime* rt = mux::live_runtime();
-  if (__builtin_expect(!rt, 1) || rt->handle_of(fd) < 0) return SHUNT_REAL(epoll_ctl)(epfd, op, fd, ev);
+  if (__builtin_expect(!rt, 1)) return SHUNT_REAL(epoll_ctl)(epfd, op, fd, ev);
+  if (rt->handle_of(fd) < 0) {
+    const int rc = SHUNT_REAL(epoll_ctl)(epfd, op, fd, ev);
+    if (rc == 0 && op == EPOLL_CTL_ADD && (mux::g_flags.get(fd) & mux::kHasRegistry)) {
+      // An epoll fd with offloaded members inside another set: the outer set's waits must poll
+      // the stack too (an empty registry sends them through the mux).
+      const int saved = errno;
+      mux::Locked g(*rt);
+      mux::registry_for(*rt, epfd);
+      errno = saved;
+    }
+    return rc;
+  }
   if (op != EPOLL_CTL_ADD && op != EPOLL_CTL_MOD && op != EPOLL_CTL_DEL) {
     errno = EINVAL;
     return -1;
