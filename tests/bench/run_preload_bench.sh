@@ -59,8 +59,16 @@ pingpong() {  # name, proto (udp|tcp), mode (kernel|shunt)
   local name=$1 proto=() mode=$3 port=11511
   [ "$2" = tcp ] && { proto=(--tcp); port=11512; }
   local side=(--kernel)
-  if [ "$mode" = shunt ]; then
+  if [ "$mode" != kernel ]; then
     side=(--env SHUNT_PROFILE=latency --env SHUNT_SPIN_US=10000000)
+  fi
+  if [ "$mode" = shunt-untimed ]; then
+    # The simulated NIC's steps take no time: what is left is software (stack, library, cable).
+    local v
+    for v in DOORBELL_NS PCIE_LATENCY_NS WQE_FETCH_NS DMA_READ_NS PIPELINE_NS CQE_WRITE_NS CQ_MOD_US; do
+      side+=(--env "SHUNT_NIC_$v=0")
+    done
+    side+=(--env SHUNT_NIC_LINK_GBPS=800)
   fi
   local out="$work/$name"
   if ! bash "$pair" "${side[@]}" --quiet --out "$out" --server-cpu 0 --client-cpu 1 \
@@ -83,15 +91,17 @@ echo "== sockperf ping-pong, 64-byte messages, half round-trip time in us (${pp_
 echo "   mode: busy-polling (sockperf --nonblocked on both ends; Shunt also SHUNT_PROFILE=latency,"
 echo "   SHUNT_SPIN_US=10000000), server pinned to core 0, client to core 1"
 echo "   Shunt: both ends under libshunt.so on a shared-memory cable, simulated ConnectX NICs with"
-echo "   the default timing (docs/nicmodel.md); kernel: 127.0.0.1"
+echo "   the default timing (docs/nicmodel.md: modelled doorbell, PCIe, WQE fetch, DMA and CQE times);"
+echo "   \"NIC untimed\": the same with every SHUNT_NIC_* step at 0 (software alone); kernel: 127.0.0.1"
 printf "   %-5s %-22s %9s %9s %9s %12s\n" proto path p50 p99 p99.9 observations
 for proto in udp tcp; do
-  for mode in shunt kernel; do
+  for mode in shunt shunt-untimed kernel; do
     read -r p50 p99 p999 obs < <(pingpong "$proto-$mode" "$proto" "$mode")
     label="Shunt (cable)"
+    [ "$mode" = shunt-untimed ] && label="Shunt, NIC untimed"
     [ "$mode" = kernel ] && label="kernel (loopback)"
     printf "   %-5s %-22s %9s %9s %9s %12s\n" "$proto" "$label" "$p50" "$p99" "$p999" "$obs"
-    eval "p50_${proto}_${mode}=\$p50"
+    eval "p50_${proto}_${mode//-/_}=\$p50"
     [ "$p50" = "-" ] && failed=1
   done
   eval "s=\$p50_${proto}_shunt k=\$p50_${proto}_kernel"
@@ -113,7 +123,7 @@ echo
 echo "== iperf3, one TCP stream, ${tp_seconds} s, MTU 1500, receiver on core 0, sender on core 1"
 printf "   %-70s %10s\n" path "Gbit/s"
 out="$work/iperf3-shunt"
-if bash "$pair" --quiet --out "$out" --server-cpu 0 --client-cpu 1 --server-exits \
+if bash "$pair" --quiet --out "$out" --server-cpu 0 --client-cpu 1 --server-any-end \
   --env SHUNT_PROFILE=throughput --env SHUNT_NIC_LINK_GBPS=$link_gbps \
   --ready 'Server listening' "$lib" \
   --server iperf3 -s -1 -B @SERVER_IP@ -p 5511 --forceflush \

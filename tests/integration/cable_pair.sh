@@ -24,6 +24,8 @@
 #   --ready-delay S    seconds to wait for the server without --ready (default 1)
 #   --server-exits     the server ends by itself (exit 0) after the client; otherwise it is
 #                      stopped with --stop-signal once the client is done
+#   --server-any-end   the server may end by itself or be stopped: its end is not judged (for
+#                      benchmarks, which read only the client's figures)
 #   --stop-signal SIG  default INT
 #   --limit S          time limit of each program in seconds (default 60)
 #   --server-cpu LIST, --client-cpu LIST   pin a side with taskset -c LIST
@@ -63,6 +65,7 @@ while [ $# -gt 0 ]; do
     --ready) ready="$2"; shift 2 ;;
     --ready-delay) ready_delay="$2"; shift 2 ;;
     --server-exits) server_exits=1; shift ;;
+    --server-any-end) server_exits=2; shift ;;
     --stop-signal) stop_signal="$2"; shift 2 ;;
     --limit) limit="$2"; shift 2 ;;
     --server-cpu) server_cpu="$2"; shift 2 ;;
@@ -219,7 +222,12 @@ timeout -k 5 "$limit" "${pin_client[@]}" env "${client_side[@]}" "${client_args[
 client_rc=$?
 [ $client_rc -eq 0 ] || complain "the client exited with status $client_rc (124: timed out)"
 
-if [ $server_exits -eq 1 ]; then
+if [ $server_exits -eq 2 ]; then
+  for _ in $(seq 20); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  kill "-$stop_signal" "$server_pid" 2>/dev/null
+  for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$server_pid" 2>/dev/null
+elif [ $server_exits -eq 1 ]; then
   # It should be finishing now; give it a few seconds.
   for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$server_pid" 2>/dev/null; then
