@@ -2,7 +2,7 @@
 // holding a UDP socket, a TCP socket (both offloaded under the preload on the cable), an AF_UNIX
 // socketpair, a pipe and a timerfd (kernel); an epoll fd inside another epoll set and inside
 // poll(); one socket in two sets; EPOLLET, EPOLLONESHOT, epoll_ctl's errors; poll, ppoll, select
-// and pselect over the same mix; timeouts. Every check states what Linux does, so the same
+// and pselect over the same mix; timeouts; signals (EINTR, the calls' masks). Every check states what Linux does, so the same
 // program run on the kernel alone (127.0.0.1) validates the checks themselves.
 //
 //   preload_mux server PORT                       UDP and TCP echo on PORT until "QUIT" (answered "BYE")
@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -663,6 +664,93 @@ void test_hangup(int e) {
   std::printf("ok: the peer's close reports EPOLLIN|EPOLLRDHUP\n");
 }
 
+// A socket added to a set before bind/connect placed it (the library holds such a socket until
+// then), which then goes to the kernel (loopback): it is reported like any kernel fd.
+void test_added_before_placement() {
+  const int s = socket(AF_INET, SOCK_DGRAM, 0);
+  const int ep = epoll_create1(0);
+  ctl(ep, EPOLL_CTL_ADD, s, EPOLLIN, 99);
+  expect_events(ep, 0, {}, "placement: nothing before");
+  const sockaddr_in lo = addr_of("127.0.0.1", 0);
+  if (bind(s, reinterpret_cast<const sockaddr*>(&lo), sizeof lo) != 0) die("bind 127.0.0.1");
+  sockaddr_in at{};
+  socklen_t len = sizeof at;
+  getsockname(s, reinterpret_cast<sockaddr*>(&at), &len);
+  const int k = socket(AF_INET, SOCK_DGRAM, 0);
+  if (sendto(k, "lo", 2, 0, reinterpret_cast<const sockaddr*>(&at), len) != 2) die("sendto loopback");
+  expect_events(ep, 5000, {{99, EPOLLIN}}, "placement: a socket placed on the kernel after it was added");
+  udp_expect(s, "lo", "placement: data");
+  expect_events(ep, 0, {}, "placement: drained");
+  epoll_event ev{};
+  expect_errno(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev), EEXIST, "placement: still a member");
+  CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, s, nullptr) == 0, "placement: EPOLL_CTL_DEL");
+  close(k);
+  close(s);
+  close(ep);
+  std::printf("ok: a socket added before placement and placed on the kernel\n");
+}
+
+volatile sig_atomic_t g_alarms = 0;
+void on_alarm(int) { g_alarms = g_alarms + 1; }
+
+void alarm_in(int ms) {
+  itimerval it{};
+  it.it_value.tv_usec = ms * 1000;
+  setitimer(ITIMER_REAL, &it, nullptr);
+}
+
+// signal(7): poll, ppoll, select, pselect and the epoll waits fail with EINTR after a handler ran,
+// SA_RESTART or not; the masks of ppoll/pselect/epoll_pwait let a blocked, pending signal in.
+void test_signals(const Mix& m, int e) {
+  struct sigaction sa {};
+  sa.sa_handler = on_alarm;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, nullptr);
+  epoll_event evs[8];
+  pollfd p[] = {{m.u, POLLIN, 0}, {m.k0, POLLIN, 0}};
+  const int maxfd = std::max(m.u, m.k0);
+  fd_set r;
+  auto fill = [&] {
+    FD_ZERO(&r);
+    FD_SET(m.u, &r);
+    FD_SET(m.k0, &r);
+  };
+  alarm_in(20);
+  expect_errno(epoll_wait(e, evs, 8, 5000), EINTR, "signal: epoll_wait");
+  alarm_in(20);
+  expect_errno(poll(p, 2, 5000), EINTR, "signal: poll");
+  alarm_in(20);
+  fill();
+  timeval tv{5, 0};
+  expect_errno(select(maxfd + 1, &r, nullptr, nullptr, &tv), EINTR, "signal: select");
+  CHECK(g_alarms == 3, "signal: %d handler runs, expected 3", int(g_alarms));
+
+  // Blocked: a pending signal does not interrupt; the call's mask lets it in.
+  sigset_t block, empty;
+  sigemptyset(&block);
+  sigaddset(&block, SIGALRM);
+  sigemptyset(&empty);
+  sigprocmask(SIG_BLOCK, &block, nullptr);
+  alarm_in(5);
+  expect_events(e, 50, {}, "signal blocked: epoll_wait times out");
+  expect_errno(epoll_pwait(e, evs, 8, 5000, &empty), EINTR, "signal: epoll_pwait's mask");
+  alarm_in(5);
+  CHECK(poll(p, 2, 50) == 0, "signal blocked: poll times out");
+  timespec ts{5, 0};
+  expect_errno(ppoll(p, 2, &ts, &empty), EINTR, "signal: ppoll's mask");
+  alarm_in(5);
+  fill();
+  tv = {0, 50'000};
+  CHECK(select(maxfd + 1, &r, nullptr, nullptr, &tv) == 0, "signal blocked: select times out");
+  fill();
+  expect_errno(pselect(maxfd + 1, &r, nullptr, nullptr, &ts, &empty), EINTR, "signal: pselect's mask");
+  sigprocmask(SIG_UNBLOCK, &block, nullptr);
+  CHECK(g_alarms == 6, "signal: %d handler runs, expected 6", int(g_alarms));
+  signal(SIGALRM, SIG_DFL);
+  std::printf("ok: signals interrupt waits; the masks of epoll_pwait, ppoll and pselect\n");
+}
+
 int run_client(const char* ip, int port, bool expect_offload) {
   g_server = addr_of(ip, port);
   Mix m;
@@ -706,6 +794,8 @@ int run_client(const char* ip, int port, bool expect_offload) {
   test_poll(m);
   test_select(m);
   test_hangup(e);
+  test_signals(m, e);
+  test_added_before_placement();
   close(e);
 
   // The server answers QUIT with BYE and exits; ask again if either datagram got lost.
