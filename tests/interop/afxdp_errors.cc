@@ -18,13 +18,15 @@ std::string open_error(const std::string& spec) {
   BOOST_TEST_MESSAGE(spec << " -> " << (d.device ? "opened" : d.error));
   BOOST_CHECK_MESSAGE(!d.device, spec << " opened");
   BOOST_CHECK_MESSAGE(d.error.find('\n') == std::string::npos, "more than one line: " << d.error);
-  BOOST_CHECK_MESSAGE(d.error.rfind("SHUNT_DEVICE=" + spec + ": ", 0) == 0, "does not name the spec: " << d.error);
+  BOOST_CHECK_MESSAGE(d.error.rfind("SHUNT_DEVICE=" + spec + ": ", 0) == 0,
+                      "does not name the spec: " << d.error);
   return d.error;
 }
 
 void expect(const std::string& spec, const std::string& what) {
   const std::string e = open_error(spec);
-  BOOST_CHECK_MESSAGE(e.find(what) != std::string::npos, spec << ": expected '" << what << "' in: " << e);
+  BOOST_CHECK_MESSAGE(e.find(what) != std::string::npos,
+                      spec << ": expected '" << what << "' in: " << e);
 }
 
 }  // namespace
@@ -46,7 +48,9 @@ BOOST_AUTO_TEST_CASE(interface_that_does_not_exist_is_named) {
   expect("afxdp:shuntnosuch0", "no interface 'shuntnosuch0' in this network namespace");
 }
 
-BOOST_AUTO_TEST_CASE(missing_interface_name_says_the_syntax) { expect("afxdp", "needs an interface: afxdp:IFNAME"); }
+BOOST_AUTO_TEST_CASE(missing_interface_name_says_the_syntax) {
+  expect("afxdp", "needs an interface: afxdp:IFNAME");
+}
 
 BOOST_AUTO_TEST_CASE(too_long_interface_name_is_refused) {
   expect("afxdp:abcdefghijklmnopqrstuvwxyz", "longer than 15 characters");

@@ -36,8 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <boost/test/unit_test.hpp>
 #include <algorithm>
+#include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -154,8 +154,8 @@ timespec mono_now() {
 std::string rate(uint64_t bytes, double seconds) {
   char buf[128];
   if (seconds <= 0) return "n/a";
-  std::snprintf(buf, sizeof buf, "%.1f MB in %.2f s = %.1f MB/s (%.2f Gbit/s)", double(bytes) / 1e6, seconds,
-                double(bytes) / 1e6 / seconds, double(bytes) * 8 / 1e9 / seconds);
+  std::snprintf(buf, sizeof buf, "%.1f MB in %.2f s = %.1f MB/s (%.2f Gbit/s)", double(bytes) / 1e6,
+                seconds, double(bytes) / 1e6 / seconds, double(bytes) * 8 / 1e9 / seconds);
   return buf;
 }
 
@@ -200,7 +200,8 @@ class Veth {
     auto pingp = find_program("ping");
     if (!pingp) throw Skip{"`ping` (iputils-ping) is not installed"};
     auto ethtool = find_program("ethtool");
-    if (!ethtool) throw Skip{"`ethtool` is not installed (needed to turn off the veth's tx offloads)"};
+    if (!ethtool)
+      throw Skip{"`ethtool` is not installed (needed to turn off the veth's tx offloads)"};
     ip = *ipp;
     ping = *pingp;
     remove_stale_namespaces(ip, kStackNsPrefix);
@@ -217,7 +218,8 @@ class Veth {
 
     stack_if = "sxs" + std::to_string(pid % 1000000);
     kernel_if = "sxk" + std::to_string(pid % 1000000);
-    r = run({ip, "-n", stack_ns, "link", "add", stack_if, "type", "veth", "peer", "name", kernel_if, "netns", kernel_ns});
+    r = run({ip, "-n", stack_ns, "link", "add", stack_if, "type", "veth", "peer", "name", kernel_if,
+             "netns", kernel_ns});
     if (!r.ok()) throw Skip{"cannot create a veth pair: " + r.output};
     const unsigned subnet = pid % 250 + 1;
     kernel_v4 = "10.84." + std::to_string(subnet) + ".1";
@@ -225,8 +227,10 @@ class Veth {
     must({ip, "-n", kernel_ns, "link", "set", "lo", "up"});
     must({ip, "-n", kernel_ns, "addr", "add", kernel_v4 + "/24", "dev", kernel_if});
     must({ip, "-n", kernel_ns, "link", "set", kernel_if, "up"});
-    must({ip, "netns", "exec", kernel_ns, *ethtool, "-K", kernel_if, "tx", "off", "tso", "off", "gso", "off"});
-    must({ip, "netns", "exec", stack_ns, "sysctl", "-q", "-w", "net.ipv6.conf." + stack_if + ".disable_ipv6=1"});
+    must({ip, "netns", "exec", kernel_ns, *ethtool, "-K", kernel_if, "tx", "off", "tso", "off",
+          "gso", "off"});
+    must({ip, "netns", "exec", stack_ns, "sysctl", "-q", "-w",
+          "net.ipv6.conf." + stack_if + ".disable_ipv6=1"});
     must({ip, "-n", stack_ns, "link", "set", stack_if, "up"});
 
     // This process into the stack's namespace: the XSK binds to an interface of its own netns.
@@ -239,8 +243,8 @@ class Veth {
     }
     close(fd);
     entered_ = true;
-    std::cout << "veth " << stack_if << " (stack, namespace " << stack_ns << ") <-> " << kernel_if << " (kernel "
-              << kernel_v4 << ", namespace " << kernel_ns << ")" << std::endl;
+    std::cout << "veth " << stack_if << " (stack, namespace " << stack_ns << ") <-> " << kernel_if
+              << " (kernel " << kernel_v4 << ", namespace " << kernel_ns << ")" << std::endl;
 
     // Is there AF_XDP here at all? A device in generic mode answers; it is closed at once.
     AfxdpOptions o;
@@ -281,7 +285,8 @@ struct GlobalEnv {
 };
 
 Veth& veth() {
-  BOOST_REQUIRE_MESSAGE(g_veth && g_veth->ready(), "setup failed: " << (g_veth ? g_veth->error() : "no environment"));
+  BOOST_REQUIRE_MESSAGE(g_veth && g_veth->ready(),
+                        "setup failed: " << (g_veth ? g_veth->error() : "no environment"));
   return *g_veth;
 }
 
@@ -298,9 +303,9 @@ class KernelPeer {
       return;
     }
     dev_ = std::move(opened.device);
-    std::cout << "AF_XDP on " << o.ifname << ": " << afxdp_mode_name(dev_->mode()) << " mode, program id "
-              << dev_->program_id() << ", MAC " << dev_->info().mac.str() << ", MTU " << dev_->info().mtu
-              << ", frame size " << dev_->frame_size() << std::endl;
+    std::cout << "AF_XDP on " << o.ifname << ": " << afxdp_mode_name(dev_->mode())
+              << " mode, program id " << dev_->program_id() << ", MAC " << dev_->info().mac.str()
+              << ", MTU " << dev_->info().mtu << ", frame size " << dev_->frame_size() << std::endl;
     Config config;
     config.buffers = 16384;  // room for a few MB in flight and queued each way
     stack_ = std::make_unique<Stack>(*dev_, clock_, config);
@@ -393,7 +398,8 @@ KernelPeer& peer(AfxdpMode mode) {
     g_peer = std::make_unique<KernelPeer>(mode);
     g_peer_mode = mode;
   }
-  BOOST_REQUIRE_MESSAGE(g_peer->ready(), "cannot open AF_XDP in " << afxdp_mode_name(mode) << " mode: " << g_peer->error());
+  BOOST_REQUIRE_MESSAGE(g_peer->ready(), "cannot open AF_XDP in " << afxdp_mode_name(mode)
+                                                                  << " mode: " << g_peer->error());
   return *g_peer;
 }
 
@@ -440,7 +446,7 @@ struct KernelReport {
   uint64_t hash_received = 0, hash_sent = 0;
   uint64_t mismatch = UINT64_MAX;
   double rx_seconds = 0, tx_seconds = 0;  // first byte to EOF; first send to the last send
-  int recv_errno = 0;                      // what the last recv() failed with (RST cases)
+  int recv_errno = 0;                     // what the last recv() failed with (RST cases)
   uint32_t total_retrans = 0, rtt_us = 0, snd_mss = 0, rcv_mss = 0;
 };
 
@@ -516,8 +522,8 @@ void set_timeouts(int fd, int seconds) {
 
 // Connects (client) or listens and accepts one connection (server); the listener's readiness
 // goes to `ready_fd`. Returns the connected fd or -1 (with a line saying why).
-int kernel_open(bool server, const std::string& kernel_ip, uint16_t kernel_port, const std::string& stack_ip,
-                uint16_t stack_port, int ready_fd) {
+int kernel_open(bool server, const std::string& kernel_ip, uint16_t kernel_port,
+                const std::string& stack_ip, uint16_t stack_port, int ready_fd) {
   if (server) {
     socklen_t klen;
     SockAddr k = make_addr(kernel_ip, kernel_port, &klen);
@@ -597,7 +603,8 @@ bool kernel_send_all(int fd, uint64_t seed, uint64_t total, KernelReport& rep) {
       ssize_t n = send(fd, buf.data() + off, len - off, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        std::printf("kernel: send after %" PRIu64 " bytes: %s\n", sent.bytes + off, std::strerror(errno));
+        std::printf("kernel: send after %" PRIu64 " bytes: %s\n", sent.bytes + off,
+                    std::strerror(errno));
         return false;
       }
       off += size_t(n);
@@ -612,8 +619,9 @@ bool kernel_send_all(int fd, uint64_t seed, uint64_t total, KernelReport& rep) {
 
 // The bulk exchange from the kernel's side. Client: send, SHUT_WR, read to EOF. Server: read to
 // EOF, send, SHUT_WR. Then close.
-int kernel_bulk(bool server, const std::string& kernel_ip, uint16_t kernel_port, const std::string& stack_ip,
-                uint16_t stack_port, uint64_t total, int ready_fd, int report_fd) {
+int kernel_bulk(bool server, const std::string& kernel_ip, uint16_t kernel_port,
+                const std::string& stack_ip, uint16_t stack_port, uint64_t total, int ready_fd,
+                int report_fd) {
   KernelReport rep;
   int fd = kernel_open(server, kernel_ip, kernel_port, stack_ip, stack_port, ready_fd);
   if (fd < 0) return 10;
@@ -657,7 +665,8 @@ struct StackBulk {
   std::string error;
   Nanos rx_first = -1, rx_eof = -1, tx_first = -1, tx_last = -1;
 
-  StackBulk(SocketApi& a, int s, bool is_server, uint64_t bytes) : api(a), fd(s), server(is_server), total(bytes) {
+  StackBulk(SocketApi& a, int s, bool is_server, uint64_t bytes)
+      : api(a), fd(s), server(is_server), total(bytes) {
     out.seed = server ? kSeedServerToClient : kSeedClientToServer;
     in.seed = server ? kSeedClientToServer : kSeedServerToClient;
   }
@@ -683,7 +692,8 @@ struct StackBulk {
       ssize_t n = api.send(fd, stage.data() + stage_off, stage_len - stage_off, MSG_NOSIGNAL);
       if (n == -EAGAIN) break;
       if (n <= 0) {
-        error = "send after " + std::to_string(out.bytes) + " bytes: " + (n < 0 ? std::strerror(int(-n)) : "0");
+        error = "send after " + std::to_string(out.bytes) +
+                " bytes: " + (n < 0 ? std::strerror(int(-n)) : "0");
         break;
       }
       if (tx_first < 0) tx_first = now;
@@ -712,7 +722,6 @@ struct StackBulk {
   }
 };
 
-
 // ----- The cases, each in one mode.
 
 constexpr uint16_t kBasePort = 9200;
@@ -726,7 +735,8 @@ void print_counters(KernelPeer& e) {
     size_t end = dump.find('\n', start);
     if (end == std::string::npos) end = dump.size();
     std::string line = dump.substr(start, end - start);
-    if (line.find("drop") != std::string::npos || line.find("retrans") != std::string::npos) std::cout << "  " << line << "\n";
+    if (line.find("drop") != std::string::npos || line.find("retrans") != std::string::npos)
+      std::cout << "  " << line << "\n";
     start = end + 1;
   }
   std::cout << std::flush;
@@ -734,12 +744,16 @@ void print_counters(KernelPeer& e) {
 
 void ping(AfxdpMode mode) {
   KernelPeer& e = peer(mode);
-  ChildResult r = e.run_in_kernel_ns({e.v().ping, "-c", "3", "-i", "0.2", "-w", "10", e.stack_v4()});
+  ChildResult r =
+      e.run_in_kernel_ns({e.v().ping, "-c", "3", "-i", "0.2", "-w", "10", e.stack_v4()});
   BOOST_CHECK_MESSAGE(r.ok(), "ping " << e.stack_v4() << " failed");
-  BOOST_CHECK_MESSAGE(r.output.find("3 received") != std::string::npos, "not every echo was answered");
+  BOOST_CHECK_MESSAGE(r.output.find("3 received") != std::string::npos,
+                      "not every echo was answered");
   // A datagram that IP fragments on the way in and on the way out.
-  r = e.run_in_kernel_ns({e.v().ping, "-c", "2", "-i", "0.2", "-s", "4000", "-w", "10", e.stack_v4()});
-  BOOST_CHECK_MESSAGE(r.output.find("2 received") != std::string::npos, "fragmented echoes were not answered");
+  r = e.run_in_kernel_ns(
+      {e.v().ping, "-c", "2", "-i", "0.2", "-s", "4000", "-w", "10", e.stack_v4()});
+  BOOST_CHECK_MESSAGE(r.output.find("2 received") != std::string::npos,
+                      "fragmented echoes were not answered");
 }
 
 // The kernel echoes every datagram with "echo:" in front; the stack sends kSizes and checks.
@@ -788,7 +802,8 @@ void udp_echo(AfxdpMode mode) {
     return kernel_udp_echo(kernel_ip, ready.w);
   });
   ready.close_w();
-  BOOST_REQUIRE_MESSAGE(e.pump_until([&] { return ready.signalled() || child->poll_exit(); }), "the kernel side did not start");
+  BOOST_REQUIRE_MESSAGE(e.pump_until([&] { return ready.signalled() || child->poll_exit(); }),
+                        "the kernel side did not start");
   std::string buf(65536, '\0');
   for (size_t i = 0; i < kSizes.size(); ++i) {
     BOOST_TEST_CONTEXT("datagram of " << kSizes[i] << " bytes") {
@@ -868,7 +883,8 @@ void bulk(AfxdpMode mode, bool stack_server, uint16_t port) {
       [&] {
         ready.close_r();
         report.close_r();
-        return kernel_bulk(!stack_server, kernel_ip, port, stack_ip, port, total, ready.w, report.w);
+        return kernel_bulk(!stack_server, kernel_ip, port, stack_ip, port, total, ready.w,
+                           report.w);
       },
       unsigned(2 * transfer_limit(total) / kSecond + 60));
   ready.close_w();
@@ -879,7 +895,8 @@ void bulk(AfxdpMode mode, bool stack_server, uint16_t port) {
   if (stack_server) {
     SockAddr from{};
     conn = accept_one(e, listener, kWait, &from);
-    BOOST_CHECK_MESSAGE(conn >= 0, "accept: " << (conn == -EAGAIN ? "no connection within 10 s" : std::strerror(-conn)));
+    BOOST_CHECK_MESSAGE(conn >= 0, "accept: " << (conn == -EAGAIN ? "no connection within 10 s"
+                                                                  : std::strerror(-conn)));
   } else {
     socklen_t klen;
     SockAddr k = make_addr(kernel_ip, port, &klen);
@@ -895,13 +912,16 @@ void bulk(AfxdpMode mode, bool stack_server, uint16_t port) {
           return b.done() || child->failed();
         },
         2 * transfer_limit(total));
-    BOOST_CHECK_MESSAGE(finished, what << " " << role << ": the transfer did not finish in time (stack sent "
-                                       << b.out.bytes << ", received " << b.in.bytes << " of " << total << ")");
+    BOOST_CHECK_MESSAGE(
+        finished, what << " " << role << ": the transfer did not finish in time (stack sent "
+                       << b.out.bytes << ", received " << b.in.bytes << " of " << total << ")");
     BOOST_CHECK_MESSAGE(b.error.empty(), "stack: " << b.error);
     BOOST_CHECK_EQUAL(b.in.bytes, total);
-    BOOST_CHECK_MESSAGE(b.in.mismatch == UINT64_MAX, "the stack received a wrong byte at offset " << b.in.mismatch);
+    BOOST_CHECK_MESSAGE(b.in.mismatch == UINT64_MAX,
+                        "the stack received a wrong byte at offset " << b.in.mismatch);
     BOOST_CHECK_EQUAL(api.close(conn), 0);
-    BOOST_CHECK_MESSAGE(e.pump_until([&] { return child->poll_exit(); }, 30 * kSecond), "the kernel side did not exit");
+    BOOST_CHECK_MESSAGE(e.pump_until([&] { return child->poll_exit(); }, 30 * kSecond),
+                        "the kernel side did not exit");
     KernelReport rep;
     const bool got = read_report(report.r, rep);
     ChildResult cr = child->result();
@@ -909,14 +929,16 @@ void bulk(AfxdpMode mode, bool stack_server, uint16_t port) {
     BOOST_CHECK_MESSAGE(cr.ok(), "the kernel side failed (exit " << cr.code() << ")");
     BOOST_REQUIRE_MESSAGE(got, "no report from the kernel side");
     BOOST_CHECK_EQUAL(rep.received, total);
-    BOOST_CHECK_MESSAGE(rep.mismatch == UINT64_MAX, "the kernel received a wrong byte at offset " << rep.mismatch);
+    BOOST_CHECK_MESSAGE(rep.mismatch == UINT64_MAX,
+                        "the kernel received a wrong byte at offset " << rep.mismatch);
     BOOST_CHECK_MESSAGE(rep.hash_received == b.out.hash, "stack->kernel hash differs");
     BOOST_CHECK_MESSAGE(rep.hash_sent == b.in.hash, "kernel->stack hash differs");
-    const double down = b.rx_first >= 0 && b.rx_eof > b.rx_first ? double(b.rx_eof - b.rx_first) / 1e9 : 0;
-    std::cout << "THROUGHPUT AF_XDP " << what << ", " << role << ": stack->kernel " << rate(rep.received, rep.rx_seconds)
-              << " (kernel's receive time); kernel->stack " << rate(b.in.bytes, down)
-              << " (stack's receive time). Kernel socket: rtt " << rep.rtt_us << " us, total_retrans "
-              << rep.total_retrans << std::endl;
+    const double down =
+        b.rx_first >= 0 && b.rx_eof > b.rx_first ? double(b.rx_eof - b.rx_first) / 1e9 : 0;
+    std::cout << "THROUGHPUT AF_XDP " << what << ", " << role << ": stack->kernel "
+              << rate(rep.received, rep.rx_seconds) << " (kernel's receive time); kernel->stack "
+              << rate(b.in.bytes, down) << " (stack's receive time). Kernel socket: rtt "
+              << rep.rtt_us << " us, total_retrans " << rep.total_retrans << std::endl;
   } else {
     child->kill_now();
     std::cout << child->result().output << std::flush;
@@ -935,7 +957,8 @@ void driver_dropped_nothing(AfxdpMode mode) {
   BOOST_CHECK_EQUAL(c.sum("afxdp.rx.drop."), 0u);
   BOOST_CHECK_EQUAL(c.get("afxdp.tx.drop.oversize") + c.get("afxdp.tx.drop.runt"), 0u);
   BOOST_CHECK_EQUAL(c.get("afxdp.tx.kick_error"), 0u);
-  BOOST_CHECK_EQUAL(c.get("afxdp.kernel.rx_invalid_descs") + c.get("afxdp.kernel.tx_invalid_descs"), 0u);
+  BOOST_CHECK_EQUAL(c.get("afxdp.kernel.rx_invalid_descs") + c.get("afxdp.kernel.tx_invalid_descs"),
+                    0u);
 }
 
 void close_detaches_the_program(AfxdpMode mode) {
@@ -960,7 +983,9 @@ std::string open_error(const AfxdpOptions& o) {
   return r.device ? std::string() : r.error;
 }
 
-bool contains(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
+bool contains(const std::string& s, const std::string& what) {
+  return s.find(what) != std::string::npos;
+}
 
 }  // namespace
 
@@ -969,19 +994,35 @@ BOOST_TEST_GLOBAL_FIXTURE(GlobalEnv);
 BOOST_AUTO_TEST_SUITE(native)
 BOOST_AUTO_TEST_CASE(kernel_ping_gets_replies_from_the_stack) { ping(AfxdpMode::kNative); }
 BOOST_AUTO_TEST_CASE(udp_datagrams_echo_through_the_kernel) { udp_echo(AfxdpMode::kNative); }
-BOOST_AUTO_TEST_CASE(tcp_stack_client_bulk_both_ways_intact) { bulk(AfxdpMode::kNative, false, kBasePort + 0); }
-BOOST_AUTO_TEST_CASE(tcp_stack_server_bulk_both_ways_intact) { bulk(AfxdpMode::kNative, true, kBasePort + 1); }
-BOOST_AUTO_TEST_CASE(driver_dropped_nothing_malformed) { driver_dropped_nothing(AfxdpMode::kNative); }
-BOOST_AUTO_TEST_CASE(close_detaches_the_xdp_program) { close_detaches_the_program(AfxdpMode::kNative); }
+BOOST_AUTO_TEST_CASE(tcp_stack_client_bulk_both_ways_intact) {
+  bulk(AfxdpMode::kNative, false, kBasePort + 0);
+}
+BOOST_AUTO_TEST_CASE(tcp_stack_server_bulk_both_ways_intact) {
+  bulk(AfxdpMode::kNative, true, kBasePort + 1);
+}
+BOOST_AUTO_TEST_CASE(driver_dropped_nothing_malformed) {
+  driver_dropped_nothing(AfxdpMode::kNative);
+}
+BOOST_AUTO_TEST_CASE(close_detaches_the_xdp_program) {
+  close_detaches_the_program(AfxdpMode::kNative);
+}
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(generic)
 BOOST_AUTO_TEST_CASE(kernel_ping_gets_replies_from_the_stack) { ping(AfxdpMode::kGeneric); }
 BOOST_AUTO_TEST_CASE(udp_datagrams_echo_through_the_kernel) { udp_echo(AfxdpMode::kGeneric); }
-BOOST_AUTO_TEST_CASE(tcp_stack_client_bulk_both_ways_intact) { bulk(AfxdpMode::kGeneric, false, kBasePort + 2); }
-BOOST_AUTO_TEST_CASE(tcp_stack_server_bulk_both_ways_intact) { bulk(AfxdpMode::kGeneric, true, kBasePort + 3); }
-BOOST_AUTO_TEST_CASE(driver_dropped_nothing_malformed) { driver_dropped_nothing(AfxdpMode::kGeneric); }
-BOOST_AUTO_TEST_CASE(close_detaches_the_xdp_program) { close_detaches_the_program(AfxdpMode::kGeneric); }
+BOOST_AUTO_TEST_CASE(tcp_stack_client_bulk_both_ways_intact) {
+  bulk(AfxdpMode::kGeneric, false, kBasePort + 2);
+}
+BOOST_AUTO_TEST_CASE(tcp_stack_server_bulk_both_ways_intact) {
+  bulk(AfxdpMode::kGeneric, true, kBasePort + 3);
+}
+BOOST_AUTO_TEST_CASE(driver_dropped_nothing_malformed) {
+  driver_dropped_nothing(AfxdpMode::kGeneric);
+}
+BOOST_AUTO_TEST_CASE(close_detaches_the_xdp_program) {
+  close_detaches_the_program(AfxdpMode::kGeneric);
+}
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(lifetime_and_errors)
@@ -1018,7 +1059,8 @@ BOOST_AUTO_TEST_CASE(program_is_detached_when_the_holder_is_killed) {
   // The kernel releases the bpf_link with the process's last file descriptor.
   const Nanos end2 = clock.now() + kWait;
   while ((id = afxdp_attached_program(ifname)) && *id != 0 && clock.now() < end2) usleep(1000);
-  BOOST_CHECK_MESSAGE(id && *id == 0, "program " << (id ? *id : 0) << " still attached after SIGKILL");
+  BOOST_CHECK_MESSAGE(id && *id == 0,
+                      "program " << (id ? *id : 0) << " still attached after SIGKILL");
   // And the interface takes a new device at once.
   AfxdpOptions o;
   o.ifname = ifname;
@@ -1033,7 +1075,9 @@ BOOST_AUTO_TEST_CASE(second_open_of_the_same_queue_fails_clearly) {
   auto first = AfxdpDevice::open(o);
   BOOST_REQUIRE_MESSAGE(first.device, first.error);
   const std::string e = open_error(o);
-  BOOST_CHECK_MESSAGE(contains(e, "another AF_XDP socket uses this queue") || contains(e, "another XDP program"), e);
+  BOOST_CHECK_MESSAGE(
+      contains(e, "another AF_XDP socket uses this queue") || contains(e, "another XDP program"),
+      e);
 }
 
 BOOST_AUTO_TEST_CASE(queue_that_does_not_exist_fails_clearly) {
@@ -1092,7 +1136,8 @@ BOOST_AUTO_TEST_CASE(native_mode_on_an_interface_without_it_fails_clearly_and_au
   ChildResult r = run({v.ip, "link", "add", dummy, "type", "bridge"});
   if (!r.ok()) r = run({v.ip, "link", "add", dummy, "type", "dummy"});
   if (!r.ok()) {
-    std::cout << "neither bridge nor dummy interfaces here, case not run: " << r.output << std::flush;
+    std::cout << "neither bridge nor dummy interfaces here, case not run: " << r.output
+              << std::flush;
     return;
   }
   v.must({v.ip, "link", "set", dummy, "up"});

@@ -56,10 +56,13 @@ std::string memlock_hint(size_t bytes) {
   rlimit rl{};
   std::string limit = "unknown";
   if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
-    limit = rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur / 1024) + " KiB";
+    limit =
+        rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur / 1024) + " KiB";
   }
-  return "locked-memory limit too low for the UMEM (" + std::to_string(bytes / 1024) + " KiB; RLIMIT_MEMLOCK is " +
-         limit + "): raise it (`ulimit -l unlimited`, LimitMEMLOCK=), grant CAP_IPC_LOCK, or use fewer frames=";
+  return "locked-memory limit too low for the UMEM (" + std::to_string(bytes / 1024) +
+         " KiB; RLIMIT_MEMLOCK is " + limit +
+         "): raise it (`ulimit -l unlimited`, LimitMEMLOCK=), grant CAP_IPC_LOCK, or use fewer "
+         "frames=";
 }
 
 // struct bpf_insn builders (the kernel's filter.h macros are not exported to user space).
@@ -83,9 +86,12 @@ bool read_ifreq(int ctl, const std::string& name, unsigned long request, ifreq& 
 
 const char* afxdp_mode_name(AfxdpMode m) {
   switch (m) {
-    case AfxdpMode::kNative: return "native";
-    case AfxdpMode::kGeneric: return "generic";
-    case AfxdpMode::kAuto: return "auto";
+    case AfxdpMode::kNative:
+      return "native";
+    case AfxdpMode::kGeneric:
+      return "generic";
+    case AfxdpMode::kAuto:
+      return "auto";
   }
   return "?";
 }
@@ -151,14 +157,16 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   const std::string& name = o.ifname;
   if (name.empty()) return "needs an interface: afxdp:IFNAME";
   if (name.size() >= IFNAMSIZ) {
-    return "interface name '" + name + "' is longer than " + std::to_string(IFNAMSIZ - 1) + " characters";
+    return "interface name '" + name + "' is longer than " + std::to_string(IFNAMSIZ - 1) +
+           " characters";
   }
   if (o.frames < 64 || o.frames > 65536 || (o.frames & (o.frames - 1)) != 0) {
     return "frames=" + std::to_string(o.frames) + ": expected a power of two in [64, 65536]";
   }
   const unsigned idx = if_nametoindex(name.c_str());
   if (idx == 0) {
-    if (errno == ENODEV || errno == ENXIO) return "no interface '" + name + "' in this network namespace";
+    if (errno == ENODEV || errno == ENXIO)
+      return "no interface '" + name + "' in this network namespace";
     return "cannot look up interface '" + name + "': " + errno_text(errno);
   }
   ifindex_ = int(idx);
@@ -175,12 +183,16 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
     ~CtlGuard() { ::close(fd); }
   } ctl_guard{ctl};
   ifreq ifr;
-  if (!read_ifreq(ctl, name, SIOCGIFHWADDR, ifr)) return "cannot read the MAC of " + name + ": " + errno_text(errno);
-  if (ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */) return name + " is not an Ethernet interface";
+  if (!read_ifreq(ctl, name, SIOCGIFHWADDR, ifr))
+    return "cannot read the MAC of " + name + ": " + errno_text(errno);
+  if (ifr.ifr_hwaddr.sa_family != 1 /* ARPHRD_ETHER */)
+    return name + " is not an Ethernet interface";
   const MacAddr if_mac = MacAddr::read(reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data));
-  if (!read_ifreq(ctl, name, SIOCGIFMTU, ifr)) return "cannot read the MTU of " + name + ": " + errno_text(errno);
+  if (!read_ifreq(ctl, name, SIOCGIFMTU, ifr))
+    return "cannot read the MTU of " + name + ": " + errno_text(errno);
   interface_mtu_ = uint32_t(ifr.ifr_mtu);
-  if (!read_ifreq(ctl, name, SIOCGIFFLAGS, ifr)) return "cannot read the flags of " + name + ": " + errno_text(errno);
+  if (!read_ifreq(ctl, name, SIOCGIFFLAGS, ifr))
+    return "cannot read the flags of " + name + ": " + errno_text(errno);
   if (!(ifr.ifr_flags & IFF_UP)) return name + " is down (ip link set " + name + " up)";
   ethtool_channels ch{};
   ch.cmd = ETHTOOL_GCHANNELS;
@@ -190,13 +202,15 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   if (::ioctl(ctl, SIOCETHTOOL, &ifr) == 0) {
     const uint32_t queues = std::max(ch.rx_count, ch.combined_count);
     if (queues > 0 && o.queue >= queues) {
-      return "queue=" + std::to_string(o.queue) + ": " + name + " has " + std::to_string(queues) + " receive queue" +
-             (queues == 1 ? "" : "s") + " (0.." + std::to_string(queues - 1) + ")";
+      return "queue=" + std::to_string(o.queue) + ": " + name + " has " + std::to_string(queues) +
+             " receive queue" + (queues == 1 ? "" : "s") + " (0.." + std::to_string(queues - 1) +
+             ")";
     }
   }
 
   MacAddr mac = o.mac ? *o.mac : if_mac;
-  if (mac.is_multicast() || mac.is_zero()) return "the stack's MAC " + mac.str() + " is not a unicast address";
+  if (mac.is_multicast() || mac.is_zero())
+    return "the stack's MAC " + mac.str() + " is not a unicast address";
 
   // Frames hold XDP_PACKET_HEADROOM plus the largest frame; chunks are 2048 or 4096 bytes.
   frame_size_ = interface_mtu_ + kLinkOverhead + kXdpHeadroom <= 2048 ? 2048 : 4096;
@@ -207,13 +221,15 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   if (probe < 0) {
     const int err = errno;
     if (err == EAFNOSUPPORT) return "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS)";
-    if (err == EPERM || err == EACCES) return "cannot open an AF_XDP socket: " + errno_text(err) + permission_hint();
+    if (err == EPERM || err == EACCES)
+      return "cannot open an AF_XDP socket: " + errno_text(err) + permission_hint();
     return "cannot open an AF_XDP socket: " + errno_text(err);
   }
   ::close(probe);
 
   area_size_ = size_t(frames_) * frame_size_;
-  void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  void* area = ::mmap(nullptr, area_size_, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (area == MAP_FAILED) {
     const int err = errno;
     const size_t kib = area_size_ / 1024;
@@ -222,14 +238,20 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   }
   area_ = static_cast<uint8_t*>(area);
 
-  const uint32_t half = frames_ / 2;
+  // Three quarters receive, one quarter transmits: a sender on a fast peer fills the receive
+  // side between two polls, while transmit frames come back as soon as the kernel has copied
+  // them (copy mode) or sent them. The fill and RX rings hold every receive frame, the TX and
+  // completion rings every transmit frame (ring sizes are powers of two).
+  rx_count_ = frames_ / 4 * 3;
+  const uint32_t tx_count = frames_ / 4;
   xsk_umem_config ucfg{};
-  ucfg.fill_size = half;
-  ucfg.comp_size = half;
+  ucfg.fill_size = frames_;
+  ucfg.comp_size = tx_count;
   ucfg.frame_size = frame_size_;
   ucfg.frame_headroom = 0;
   ucfg.flags = 0;
-  if (int rc = xsk_umem__create(&umem_, area_, area_size_, &rings_->fill, &rings_->comp, &ucfg); rc != 0) {
+  if (int rc = xsk_umem__create(&umem_, area_, area_size_, &rings_->fill, &rings_->comp, &ucfg);
+      rc != 0) {
     umem_ = nullptr;
     const int err = -rc;
     // The kernel charges UMEM pages to RLIMIT_MEMLOCK unless CAP_IPC_LOCK (ENOBUFS; ENOMEM
@@ -242,8 +264,8 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   // Native mode may run zero-copy where the driver has it; generic mode is copy mode always.
   const AfxdpMode first = o.mode == AfxdpMode::kGeneric ? AfxdpMode::kGeneric : AfxdpMode::kNative;
   xsk_socket_config scfg{};
-  scfg.rx_size = half;
-  scfg.tx_size = half;
+  scfg.rx_size = frames_;
+  scfg.tx_size = tx_count;
   scfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;  // our program, attached below
   scfg.xdp_flags = 0;
   scfg.bind_flags = XDP_USE_NEED_WAKEUP | (first == AfxdpMode::kGeneric ? XDP_COPY : 0);
@@ -258,7 +280,8 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   if (rc != 0) {
     xsk_ = nullptr;
     const int err = -rc;
-    std::string s = "cannot bind an AF_XDP socket to " + name + " queue " + std::to_string(o.queue) + ": " + errno_text(err);
+    std::string s = "cannot bind an AF_XDP socket to " + name + " queue " +
+                    std::to_string(o.queue) + ": " + errno_text(err);
     if (err == EBUSY) s += " (another AF_XDP socket uses this queue)";
     if (err == EINVAL) s += " (no such queue, or the interface cannot do AF_XDP)";
     if (err == EPERM) s += permission_hint();
@@ -267,7 +290,8 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   xsk_fd_ = xsk_socket__fd(xsk_);
 
   // The XSKMAP our program redirects through: this socket at its queue, nothing elsewhere.
-  map_fd_ = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "shunt_xsks", sizeof(uint32_t), sizeof(int), o.queue + 1, nullptr);
+  map_fd_ = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "shunt_xsks", sizeof(uint32_t), sizeof(int),
+                           o.queue + 1, nullptr);
   if (map_fd_ < 0) {
     const int err = errno;
     map_fd_ = -1;
@@ -276,12 +300,14 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   }
   const uint32_t key = o.queue;
   const int value = xsk_fd_;
-  if (bpf_map_update_elem(map_fd_, &key, &value, 0) != 0) return "cannot put the socket in the XSKMAP: " + errno_text(errno);
+  if (bpf_map_update_elem(map_fd_, &key, &value, 0) != 0)
+    return "cannot put the socket in the XSKMAP: " + errno_text(errno);
 
   // r2 = ctx->rx_queue_index; r1 = &xsks_map; r3 = XDP_PASS; r0 = bpf_redirect_map(r1, r2, r3)
   // (the flags' low bits are the action when the map has no socket at that queue); exit.
   const bpf_insn prog[] = {
-      insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, int16_t(offsetof(xdp_md, rx_queue_index)), 0),
+      insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1,
+           int16_t(offsetof(xdp_md, rx_queue_index)), 0),
       insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map_fd_),
       insn(0, 0, 0, 0, 0),
       insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, XDP_PASS),
@@ -291,7 +317,8 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   bpf_prog_load_opts popts{};
   popts.sz = sizeof popts;
   popts.expected_attach_type = BPF_XDP;
-  prog_fd_ = bpf_prog_load(BPF_PROG_TYPE_XDP, "shunt_xsk", "GPL", prog, sizeof prog / sizeof prog[0], &popts);
+  prog_fd_ = bpf_prog_load(BPF_PROG_TYPE_XDP, "shunt_xsk", "GPL", prog,
+                           sizeof prog / sizeof prog[0], &popts);
   if (prog_fd_ < 0) {
     const int err = errno;
     prog_fd_ = -1;
@@ -308,13 +335,15 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
   }
   if (!err.empty()) return err;
 
-  // Receive frames [0, half) go to the fill ring; transmit frames [half, frames) are idle.
+  // Receive frames [0, rx_count) go to the fill ring; transmit frames [rx_count, frames) are idle.
   uint32_t fidx = 0;
-  if (xsk_ring_prod__reserve(&rings_->fill, half, &fidx) != half) return "cannot fill the fill ring";
-  for (uint32_t i = 0; i < half; ++i) *xsk_ring_prod__fill_addr(&rings_->fill, fidx + i) = uint64_t(i) * frame_size_;
-  xsk_ring_prod__submit(&rings_->fill, half);
-  tx_free_.reserve(half);
-  for (uint32_t i = frames_; i > half; --i) tx_free_.push_back(uint64_t(i - 1) * frame_size_);
+  if (xsk_ring_prod__reserve(&rings_->fill, rx_count_, &fidx) != rx_count_)
+    return "cannot fill the fill ring";
+  for (uint32_t i = 0; i < rx_count_; ++i)
+    *xsk_ring_prod__fill_addr(&rings_->fill, fidx + i) = uint64_t(i) * frame_size_;
+  xsk_ring_prod__submit(&rings_->fill, rx_count_);
+  tx_free_.reserve(tx_count);
+  for (uint32_t i = frames_; i > rx_count_; --i) tx_free_.push_back(uint64_t(i - 1) * frame_size_);
   wake_rx();
 
   info_.mac = mac;
@@ -333,11 +362,13 @@ std::string AfxdpDevice::attach_program(AfxdpMode mode) {
   const int fd = bpf_link_create(prog_fd_, ifindex_, BPF_XDP, &lopts);
   if (fd < 0) {
     const int err = errno;
-    std::string s = "cannot attach the XDP program to " + info_.name + " in " + afxdp_mode_name(mode) + " mode: " + errno_text(err);
+    std::string s = "cannot attach the XDP program to " + info_.name + " in " +
+                    afxdp_mode_name(mode) + " mode: " + errno_text(err);
     if (err == EOPNOTSUPP || (err == EINVAL && mode == AfxdpMode::kNative)) {
       s += " (the driver has no native XDP: use mode=generic or mode=auto)";
     } else if (err == EBUSY || err == EEXIST) {
-      s += " (another XDP program is attached: `ip link set dev IF xdp off` or `xdp-loader unload IF --all`)";
+      s += " (another XDP program is attached: `ip link set dev IF xdp off` or `xdp-loader unload "
+           "IF --all`)";
     } else if (err == EPERM) {
       s += permission_hint();
     } else if (err == ERANGE) {
@@ -364,11 +395,12 @@ void AfxdpDevice::wake_rx() {
 
 void AfxdpDevice::reap_completions() {
   uint32_t idx = 0;
-  const uint32_t n = xsk_ring_cons__peek(&rings_->comp, frames_ / 2, &idx);
+  const uint32_t n = xsk_ring_cons__peek(&rings_->comp, frames_ / 4, &idx);
   if (n == 0) return;
   for (uint32_t i = 0; i < n; ++i) {
     // Aligned mode: the chunk's start, whatever offset the descriptor had.
-    tx_free_.push_back(*xsk_ring_cons__comp_addr(&rings_->comp, idx + i) & ~uint64_t(frame_size_ - 1));
+    tx_free_.push_back(*xsk_ring_cons__comp_addr(&rings_->comp, idx + i) &
+                       ~uint64_t(frame_size_ - 1));
   }
   xsk_ring_cons__release(&rings_->comp, n);
   tx_completions_.inc(n);
@@ -401,7 +433,8 @@ size_t AfxdpDevice::rx_burst(PacketPtr* out, size_t max) {
   reap_completions();
   if (!pool_ || max == 0) return 0;
   uint32_t idx = 0;
-  const uint32_t avail = xsk_ring_cons__peek(&rings_->rx, uint32_t(std::min<size_t>(max, frames_ / 2)), &idx);
+  const uint32_t avail =
+      xsk_ring_cons__peek(&rings_->rx, uint32_t(std::min<size_t>(max, rx_count_)), &idx);
   if (avail == 0) {
     wake_rx();
     return 0;

@@ -4,11 +4,11 @@
 // open.
 //
 // Rings (libxdp's xsk.h over the kernel's AF_XDP): the driver mmaps its own UMEM area, registers
-// it (XDP_UMEM_REG, through xsk_umem__create) and splits its frames in two halves: receive
-// frames cycle fill ring -> RX ring -> fill ring, transmit frames cycle a free list -> TX ring
-// -> completion ring -> free list. Frames are copied once each way between UMEM and the stack's
-// pool buffers (the stack keeps receive buffers as long as TCP needs them, which a UMEM frame
-// must not be; veth and generic mode copy anyway). Bursts touch every ring once; nothing is
+// it (XDP_UMEM_REG, through xsk_umem__create) and splits its frames: three quarters receive and
+// cycle fill ring -> RX ring -> fill ring, one quarter transmits and cycles a free list -> TX
+// ring -> completion ring -> free list. Frames are copied once each way between UMEM and the
+// stack's pool buffers (the stack keeps receive buffers as long as TCP needs them, which a UMEM
+// frame must not be; veth and generic mode copy anyway). Bursts touch every ring once; nothing is
 // allocated per packet.
 //
 // The XDP program is the driver's own, six instructions: bpf_redirect_map(xsks_map,
@@ -54,7 +54,7 @@ struct AfxdpOptions {
   AfxdpMode mode = AfxdpMode::kAuto;
   // The stack's MAC; none takes the interface's own (the kernel no longer receives on it).
   std::optional<MacAddr> mac;
-  // UMEM frames, a power of two in [64, 65536]; half receive, half transmit.
+  // UMEM frames, a power of two in [64, 65536]; 3/4 receive, 1/4 transmit.
   uint32_t frames = 4096;
 };
 
@@ -108,6 +108,7 @@ class AfxdpDevice final : public Device {
   uint32_t interface_mtu_ = 0;
   uint32_t frame_size_ = 2048;
   uint32_t frames_ = 0;
+  uint32_t rx_count_ = 0;  // receive frames: [0, rx_count_) of the UMEM
 
   uint8_t* area_ = nullptr;  // the UMEM, mmap'd
   size_t area_size_ = 0;
