@@ -3,10 +3,12 @@
 # the same programs on the kernel, side by side (docs/preload.md, Benchmark):
 #  1. sockperf 64-byte UDP and TCP ping-pong, half round-trip time p50 / p99 / p99.9:
 #     Shunt (both ends under the library on the two ends of a cable) against the kernel over
-#     loopback. Both busy-poll: sockperf --nonblocked (recvfrom() in a loop, never sleeping) on
+#     loopback (and Shunt with the simulated NIC untimed: software alone). Both busy-poll: sockperf --nonblocked (recvfrom() in a loop, never sleeping) on
 #     both sides, and for Shunt SHUNT_PROFILE=latency with SHUNT_SPIN_US=10000000 as well; the
 #     server is pinned to core 0, the client to core 1 (taskset).
-#  2. iperf3, one TCP stream, sender on core 1, receiver on core 0: Shunt on the cable against
+#  2. iperf3, one TCP stream, sender on core 1, receiver on core 0: Shunt on the cable (three
+#     settings: the throughput profile, the latency profile, and that with a receive window the
+#     receiving NIC's posted buffers can hold) against
 #     the kernel over a veth pair between two network namespaces this script creates (and
 #     removes; without the right to, that row is skipped).
 # Prints figures, never asserts a speed; fails only if a run fails. About a minute.
@@ -122,20 +124,37 @@ print("%.2f" % (r / 1e9) if r else "-")
 echo
 echo "== iperf3, one TCP stream, ${tp_seconds} s, MTU 1500, receiver on core 0, sender on core 1"
 printf "   %-70s %10s\n" path "Gbit/s"
-out="$work/iperf3-shunt"
-if bash "$pair" --quiet --out "$out" --server-cpu 0 --client-cpu 1 --server-any-end \
-  --env SHUNT_PROFILE=throughput --env SHUNT_NIC_LINK_GBPS=$link_gbps \
-  --ready 'Server listening' "$lib" \
-  --server iperf3 -s -1 -B @SERVER_IP@ -p 5511 --forceflush \
-  --client iperf3 -c @SERVER_IP@ -p 5511 -t "$tp_seconds" -J >"$out.log" 2>&1; then
-  shunt_rate=$(iperf3_json_rate "$out/client.out")
-else
-  echo "bench: iperf3 under Shunt failed:" >&2
-  cat "$out.log" "$out"/* >&2
-  shunt_rate="-"
-  failed=1
-fi
-printf "   %-70s %10s\n" "Shunt (cable, ${link_gbps} Gbit/s simulated link, SHUNT_PROFILE=throughput)" "$shunt_rate"
+# One iperf3 run under Shunt on the cable; prints Gbit/s or "-". Arguments: a tag, then --env VAR=VALUE...
+shunt_iperf3() {
+  local out="$work/iperf3-$1"
+  shift
+  if bash "$pair" --quiet --out "$out" --server-cpu 0 --client-cpu 1 --server-any-end \
+    --env SHUNT_NIC_LINK_GBPS=$link_gbps "$@" --ready 'Server listening' "$lib" \
+    --server iperf3 -s -1 -B @SERVER_IP@ -p 5511 --forceflush \
+    --client iperf3 -c @SERVER_IP@ -p 5511 -t "$tp_seconds" -J >"$out.log" 2>&1; then
+    iperf3_json_rate "$out/client.out"
+  else
+    echo "bench: iperf3 under Shunt ($*) failed:" >&2
+    cat "$out.log" "$out"/* >&2
+    echo "-"
+  fi
+}
+# The throughput profile; the latency profile (busy-polling); and the latency profile with a
+# receive window (half of SHUNT_TCP_RCVBUF: 512 KiB, ~360 frames) that the receiving NIC's
+# posted buffers (SHUNT_MLX5_RQ_SIZE=512) can hold: with the default 2 MiB window a burst
+# overruns them and the drops cost retransmissions.
+echo "   Shunt: cable with a ${link_gbps} Gbit/s simulated link"
+shunt_rate="-"
+for variant in "SHUNT_PROFILE=throughput" "SHUNT_PROFILE=latency" "SHUNT_PROFILE=latency SHUNT_TCP_RCVBUF=1048576"; do
+  envs=()
+  for v in $variant; do envs+=(--env "$v"); done
+  rate=$(shunt_iperf3 "${variant// /_}" "${envs[@]}")
+  [ "$rate" = "-" ] && failed=1
+  printf "   %-70s %10s\n" "Shunt, $variant" "$rate"
+  if [ "$rate" != "-" ] && awk -v a="$rate" -v b="$shunt_rate" 'BEGIN { exit !(b == "-" || a + 0 > b + 0) }'; then
+    shunt_rate=$rate
+  fi
+done
 
 # The kernel over a veth pair between two namespaces of our own.
 kernel_rate="-"
@@ -164,6 +183,6 @@ else
 fi
 printf "   %-70s %10s\n" "kernel (veth pair between two network namespaces)" "$kernel_rate"
 awk -v s="$shunt_rate" -v k="$kernel_rate" 'BEGIN { if (s + 0 > 0 && k + 0 > 0)
-  printf "   Shunt / kernel = %.2f (target: at least 1)\n", s / k }'
+  printf "   best Shunt / kernel = %.2f (target: at least 1)\n", s / k }'
 echo "   load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $failed
