@@ -61,7 +61,7 @@ ip -n "$kns" link set lo up
 ip -n "$kns" addr add "$kip/24" dev "$kif"
 ip -n "$kns" link set "$kif" up
 ip netns exec "$kns" ethtool -K "$kif" tx off tso off gso off >/dev/null
-ip netns exec "$sns" sysctl -q -w "net.ipv6.conf.$sif.disable_ipv6=1"
+ip netns exec "$sns" sh -c "f=/proc/sys/net/ipv6/conf/$sif/disable_ipv6; [ ! -e \$f ] || echo 1 > \$f"
 ip -n "$sns" link set "$sif" up
 set +e
 

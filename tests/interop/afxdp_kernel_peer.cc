@@ -229,8 +229,11 @@ class Veth {
     must({ip, "-n", kernel_ns, "link", "set", kernel_if, "up"});
     must({ip, "netns", "exec", kernel_ns, *ethtool, "-K", kernel_if, "tx", "off", "tso", "off",
           "gso", "off"});
-    must({ip, "netns", "exec", stack_ns, "sysctl", "-q", "-w",
-          "net.ipv6.conf." + stack_if + ".disable_ipv6=1"});
+    // No IPv6 of the kernel's on the stack's end (it would send router solicitations from the
+    // stack's MAC); a kernel without IPv6 has no such file, and nothing to turn off.
+    must({"/bin/sh", "-c",
+          ip + " netns exec " + stack_ns + " sh -c 'f=/proc/sys/net/ipv6/conf/" + stack_if +
+              "/disable_ipv6; [ ! -e $f ] || echo 1 > $f'"});
     must({ip, "-n", stack_ns, "link", "set", stack_if, "up"});
 
     // This process into the stack's namespace: the XSK binds to an interface of its own netns.
