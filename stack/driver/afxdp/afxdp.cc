@@ -2,6 +2,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
@@ -237,6 +238,9 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
     return "cannot map " + std::to_string(kib) + " KiB for the UMEM: " + errno_text(err);
   }
   area_ = static_cast<uint8_t*>(area);
+  // A forked child gets none of it: the kernel writes into these pages, which must stay the
+  // parent's (no copy-on-write of DMA memory).
+  ::madvise(area_, area_size_, MADV_DONTFORK);
 
   // Three quarters receive, one quarter transmits: a sender on a fast peer fills the receive
   // side between two polls, while transmit frames come back as soon as the kernel has copied
@@ -288,6 +292,10 @@ std::string AfxdpDevice::setup(const AfxdpOptions& o) {
     return s;
   }
   xsk_fd_ = xsk_socket__fd(xsk_);
+  // libxdp opens the socket without SOCK_CLOEXEC: a program exec'd by this one would keep the
+  // queue and the UMEM after we are gone. (The map, program and link fds are O_CLOEXEC already.)
+  ::fcntl(xsk_fd_, F_SETFD, FD_CLOEXEC);
+  ::fcntl(xsk_umem__fd(umem_), F_SETFD, FD_CLOEXEC);
 
   // The XSKMAP our program redirects through: this socket at its queue, nothing elsewhere.
   map_fd_ = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "shunt_xsks", sizeof(uint32_t), sizeof(int),
