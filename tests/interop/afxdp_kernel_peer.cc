@@ -1006,6 +1006,12 @@ BOOST_AUTO_TEST_CASE(tcp_stack_server_bulk_both_ways_intact) {
 BOOST_AUTO_TEST_CASE(driver_dropped_nothing_malformed) {
   driver_dropped_nothing(AfxdpMode::kNative);
 }
+BOOST_AUTO_TEST_CASE(xsk_socket_is_close_on_exec) {
+  // An exec'd program must not keep the queue and the UMEM after this process is gone.
+  KernelPeer& e = peer(AfxdpMode::kNative);
+  const int flags = fcntl(e.dev().wait_fd(), F_GETFD);
+  BOOST_CHECK(flags >= 0 && (flags & FD_CLOEXEC));
+}
 BOOST_AUTO_TEST_CASE(close_detaches_the_xdp_program) {
   close_detaches_the_program(AfxdpMode::kNative);
 }
