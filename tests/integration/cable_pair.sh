@@ -27,6 +27,8 @@
 #   --server-any-end   the server may end by itself or be stopped: its end is not judged (for
 #                      benchmarks, which read only the client's figures)
 #   --stop-signal SIG  default INT
+#   --stop-delay S     seconds between the client's end and stopping the server (default 0.5:
+#                      what the client sent last is still on its way)
 #   --limit S          time limit of each program in seconds (default 60)
 #   --server-cpu LIST, --client-cpu LIST   pin a side with taskset -c LIST
 #   --env VAR=VALUE, --server-env VAR=VALUE, --client-env VAR=VALUE   extra environment for
@@ -48,6 +50,7 @@ ready=""
 ready_delay=1
 server_exits=0
 stop_signal=INT
+stop_delay=0.5
 limit=60
 server_cpu=""
 client_cpu=""
@@ -67,6 +70,7 @@ while [ $# -gt 0 ]; do
     --server-exits) server_exits=1; shift ;;
     --server-any-end) server_exits=2; shift ;;
     --stop-signal) stop_signal="$2"; shift 2 ;;
+    --stop-delay) stop_delay="$2"; shift 2 ;;
     --limit) limit="$2"; shift 2 ;;
     --server-cpu) server_cpu="$2"; shift 2 ;;
     --client-cpu) client_cpu="$2"; shift 2 ;;
@@ -240,6 +244,7 @@ elif [ $server_exits -eq 1 ]; then
     [ $server_rc -eq 0 ] || complain "the server exited with status $server_rc (124: timed out)"
   fi
 else
+  sleep "$stop_delay"
   if kill -0 "$server_pid" 2>/dev/null; then
     # timeout passes the signal on to the program.
     kill "-$stop_signal" "$server_pid" 2>/dev/null
