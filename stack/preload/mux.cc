@@ -200,21 +200,25 @@ class WakeRegistration {
 // --- epoll registries. Everything below is guarded by the runtime's lock.
 
 struct Member {
+  int fd = -1;
   int handle = -1;
   uint32_t interest = 0;  // EPOLLIN... with EPOLLET / EPOLLONESHOT
   epoll_data_t data{};
   bool edge = false;      // EPOLLET: a readiness event not reported yet
   bool disabled = false;  // EPOLLONESHOT: reported; silent until EPOLL_CTL_MOD
-  bool armed = false;     // would be reported now (counted in Registry::armed)
+  bool armed = false;     // would be reported now: on the registry's ready list
+  Member* prev = nullptr;  // the ready list (members live in a std::map: their addresses are stable)
+  Member* next = nullptr;
 };
 
 struct Registry {
   int epfd = -1;
   int efd = -1;          // in the real set with kWakeMarker; readable while armed > 0
-  int armed = 0;
+  int armed = 0;                  // length of the ready list
+  Member* ready_head = nullptr;   // armed members, oldest first; a reported level-triggered member
+  Member* ready_tail = nullptr;   // goes to the tail (round robin, like the kernel's ready list)
   bool signalled = false;
-  std::map<int, Member> members;  // by fd: a stable report order
-  int last_reported = -1;         // the next scan starts after it (round robin, like the kernel's)
+  std::map<int, Member> members;  // by fd
 };
 
 struct Registries {
@@ -247,10 +251,29 @@ void sync_signal(Registry& r) {
   r.signalled = want;
 }
 
+void unlink_ready(Registry& r, Member& m) {
+  (m.prev ? m.prev->next : r.ready_head) = m.next;
+  (m.next ? m.next->prev : r.ready_tail) = m.prev;
+  m.prev = m.next = nullptr;
+}
+
+void append_ready(Registry& r, Member& m) {
+  m.prev = r.ready_tail;
+  m.next = nullptr;
+  (r.ready_tail ? r.ready_tail->next : r.ready_head) = &m;
+  r.ready_tail = &m;
+}
+
 void set_armed(Registry& r, Member& m, bool armed) {
   if (armed == m.armed) return;
   m.armed = armed;
-  r.armed += armed ? 1 : -1;
+  if (armed) {
+    append_ready(r, m);
+    ++r.armed;
+  } else {
+    unlink_ready(r, m);
+    --r.armed;
+  }
 }
 
 // Re-reads a member's readiness; `event`: the socket signalled a change (an edge, as a kernel
@@ -363,33 +386,46 @@ void settle_stale(Runtime& rt, Registry& r, std::map<int, Member>::iterator it) 
   }
 }
 
-// Under the lock: the ready offloaded members, at most `max`, in round-robin order. Every member
-// is looked at, so the armed count (and the eventfd) is exact afterwards.
-int collect(Runtime& rt, Registry& r, epoll_event* out, int max) {
-  // Members whose fd now names something else first (rare: placement handed the socket over).
+// Under the lock: members whose fd no longer names their socket (placement handed it to the
+// kernel, or a close this library did not see). O(members): run before sleeping, not per call.
+void settle_all_stale(Runtime& rt, Registry& r) {
   for (auto it = r.members.begin(); it != r.members.end();) {
     auto next = std::next(it);
     if (rt.handle_of(it->first) != it->second.handle) settle_stale(rt, r, it);
     it = next;
   }
+}
+
+// Under the lock: the ready offloaded members, at most `max`, from the ready list (O(ready), not
+// O(members)). Each visited member is re-read, so one that stopped being ready without an event
+// leaves the list here; the eventfd follows the list.
+int collect(Runtime& rt, Registry& r, epoll_event* out, int max) {
   int n = 0;
-  int last = -1;
-  auto visit = [&](std::map<int, Member>::iterator it) {
-    Member& m = it->second;
-    const uint32_t ready = refresh(rt, r, m, false);
-    if (n >= max || !m.armed) return;
-    out[n].events = ready;
-    out[n].data = m.data;
-    ++n;
-    last = it->first;
-    if (m.interest & EPOLLET) m.edge = false;
-    if (m.interest & EPOLLONESHOT) m.disabled = true;
-    set_armed(r, m, !m.disabled && !(m.interest & EPOLLET));
-  };
-  auto start = r.members.upper_bound(r.last_reported);
-  for (auto it = start; it != r.members.end(); ++it) visit(it);
-  for (auto it = r.members.begin(); it != start; ++it) visit(it);
-  if (n > 0) r.last_reported = last;
+  const int visits = r.armed;
+  Member* m = r.ready_head;
+  for (int i = 0; i < visits && m && n < max; ++i) {
+    Member* next = m->next;
+    if (rt.handle_of(m->fd) != m->handle) {
+      settle_stale(rt, r, r.members.find(m->fd));
+      m = next;
+      continue;
+    }
+    const uint32_t ready = refresh(rt, r, *m, false);
+    if (m->armed) {
+      out[n].events = ready;
+      out[n].data = m->data;
+      ++n;
+      if (m->interest & EPOLLET) m->edge = false;
+      if (m->interest & EPOLLONESHOT) m->disabled = true;
+      if (m->disabled || (m->interest & EPOLLET)) {
+        set_armed(r, *m, false);
+      } else {
+        unlink_ready(r, *m);  // still ready: to the tail, behind the others
+        append_ready(r, *m);
+      }
+    }
+    m = next;
+  }
   sync_signal(r);
   return n;
 }
@@ -443,6 +479,10 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
     if (now < spin_end) {
       cpu_relax();
       continue;
+    }
+    {
+      Locked g(*rt);
+      if (Registry* r = find_registry(epfd)) settle_all_stale(*rt, *r);
     }
     // Sleep in the kernel: the registry's eventfd wakes the real epoll_wait when an offloaded
     // member becomes ready; kernel members report themselves.
@@ -875,6 +915,7 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
         return -1;
       }
       mux::Member m;
+      m.fd = fd;
       m.handle = handle;
       m.interest = ev->events;
       m.data = ev->data;

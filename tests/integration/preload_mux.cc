@@ -664,6 +664,36 @@ void test_hangup(int e) {
   std::printf("ok: the peer's close reports EPOLLIN|EPOLLRDHUP\n");
 }
 
+// maxevents 1 over three ready level-triggered sockets: each call reports the one reported
+// longest ago (the kernel's ready list puts a reported member at its tail).
+void test_round_robin(const Mix& m) {
+  const int ep = epoll_create1(0);
+  int s[3];
+  for (int i = 0; i < 3; ++i) {
+    s[i] = udp_connected();
+    ctl(ep, EPOLL_CTL_ADD, s[i], EPOLLIN, uint64_t(i));
+    udp_send(s[i], "rr");
+  }
+  barrier(m);
+  std::vector<uint64_t> order;
+  for (int round = 0; round < 6; ++round) {
+    epoll_event ev;
+    if (epoll_wait(ep, &ev, 1, 0) == 1) order.push_back(ev.data.u64);
+  }
+  bool fair = order.size() == 6;
+  for (size_t i = 0; fair && i < 3; ++i) {
+    fair = order[i] != order[(i + 1) % 3] && order[i + 3] == order[i];
+  }
+  CHECK(fair, "round robin: maxevents 1 over three ready sockets reported %zu times, not each in turn", order.size());
+  for (int i = 0; i < 3; ++i) {
+    udp_expect(s[i], "rr", "round robin: data");
+    close(s[i]);
+  }
+  expect_events(ep, 0, {}, "round robin: closed members are gone");
+  close(ep);
+  std::printf("ok: maxevents 1 takes ready members in turn\n");
+}
+
 // A socket added to a set before bind/connect placed it (the library holds such a socket until
 // then), which then goes to the kernel (loopback): it is reported like any kernel fd.
 void test_added_before_placement() {
@@ -796,6 +826,7 @@ int run_client(const char* ip, int port, bool expect_offload) {
   test_hangup(e);
   test_signals(m, e);
   test_added_before_placement();
+  test_round_robin(m);
   close(e);
 
   // The server answers QUIT with BYE and exits; ask again if either datagram got lost.
