@@ -22,12 +22,14 @@
 #include "stack/preload/mux.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -219,6 +221,9 @@ struct Registry {
   Member* ready_tail = nullptr;   // goes to the tail (round robin, like the kernel's ready list)
   bool signalled = false;
   std::map<int, Member> members;  // by fd
+  // Kernel fds in the real set, at most (a closed one leaves it unseen): 0 spares epoll_wait a
+  // system call per round when every member is offloaded.
+  int kernel_members = 0;
 };
 
 struct Registries {
@@ -332,6 +337,39 @@ Registry* find_registry(int epfd) {
   return it == s.by_epfd.end() ? nullptr : it->second;
 }
 
+// How many fds the real epoll set holds: its "tfd:" lines in /proc/self/fdinfo (a set may have
+// kernel members from before this library looked). INT_MAX when that cannot be read.
+int count_real_members(int epfd) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/fdinfo/%d", epfd);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return INT_MAX;
+  int count = 0;
+  bool line_start = true;
+  char buf[4096];
+  ssize_t got;
+  // "tfd:" at the start of a line; a line may straddle two reads, so keep the state across them.
+  int matched = 0;
+  while ((got = SHUNT_REAL(read)(fd, buf, sizeof buf)) > 0) {
+    for (ssize_t i = 0; i < got; ++i) {
+      const char c = buf[i];
+      if (line_start || matched > 0) {
+        if (c == "tfd:"[matched]) {
+          if (++matched == 4) {
+            ++count;
+            matched = 0;
+          }
+        } else {
+          matched = 0;
+        }
+      }
+      line_start = c == '\n';
+    }
+  }
+  SHUNT_REAL(close)(fd);
+  return got < 0 ? INT_MAX : count;
+}
+
 // The registry of `epfd`, made on first use; null with errno set when epfd is no epoll fd.
 Registry* registry_for(Runtime& rt, int epfd) {
   if (Registry* r = find_registry(epfd)) return r;
@@ -357,6 +395,8 @@ Registry* registry_for(Runtime& rt, int epfd) {
   auto* r = new Registry;
   r->epfd = epfd;
   r->efd = efd;
+  const int real = count_real_members(epfd);  // the eventfd included
+  r->kernel_members = real == INT_MAX ? INT_MAX : std::max(0, real - 1);
   s.by_epfd[epfd] = r;
   g_flags.add(epfd, kHasRegistry);
   return r;
@@ -381,7 +421,7 @@ void settle_stale(Runtime& rt, Registry& r, std::map<int, Member>::iterator it) 
     ev.events = m.interest;
     ev.data = m.data;
     const int saved = errno;
-    SHUNT_REAL(epoll_ctl)(r.epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (SHUNT_REAL(epoll_ctl)(r.epfd, EPOLL_CTL_ADD, fd, &ev) == 0 && r.kernel_members < INT_MAX) ++r.kernel_members;
     errno = saved;
   }
 }
@@ -457,6 +497,7 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
   const Nanos spin_end = add_clamped(start, rt->spin_ns());
   for (;;) {
     int n = 0;
+    bool kernel_members = true;
     {
       Locked g(*rt);
       rt->progress_locked();
@@ -465,10 +506,11 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
         n = -1;  // closed by another thread meanwhile: the kernel says what that means
       } else {
         n = collect(*rt, *r, out, max);
+        kernel_members = r->kernel_members > 0;
       }
     }
     if (n < 0) return real_epoll_filtered(epfd, out, max, std::max<Nanos>(0, deadline - rt->now()), mask);
-    if (n < max) {
+    if (n < max && kernel_members) {
       const int k = SHUNT_REAL(epoll_wait)(epfd, out + n, max - n, 0);
       if (k < 0) return n > 0 ? n : -1;
       n += drop_markers(out + n, k);
@@ -865,12 +907,21 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
   if (__builtin_expect(!rt, 1)) return SHUNT_REAL(epoll_ctl)(epfd, op, fd, ev);
   if (rt->handle_of(fd) < 0) {
     const int rc = SHUNT_REAL(epoll_ctl)(epfd, op, fd, ev);
-    if (rc == 0 && op == EPOLL_CTL_ADD && (mux::g_flags.get(fd) & mux::kHasRegistry)) {
-      // An epoll fd with offloaded members inside another set: the outer set's waits must poll
-      // the stack too (an empty registry sends them through the mux).
+    if (rc == 0 && op != EPOLL_CTL_MOD &&
+        ((mux::g_flags.get(epfd) & mux::kHasRegistry) || (mux::g_flags.get(fd) & mux::kHasRegistry))) {
       const int saved = errno;
       mux::Locked g(*rt);
-      mux::registry_for(*rt, epfd);
+      mux::Registry* r = mux::find_registry(epfd);
+      if (!r && op == EPOLL_CTL_ADD) {
+        // An epoll fd with offloaded members inside another set: the outer set's waits must
+        // poll the stack too (a registry, empty, sends them through the mux). It counts the
+        // real set's members itself.
+        mux::registry_for(*rt, epfd);
+      } else if (r && op == EPOLL_CTL_ADD) {
+        if (r->kernel_members < INT_MAX) ++r->kernel_members;
+      } else if (r && r->kernel_members > 0 && r->kernel_members < INT_MAX) {
+        --r->kernel_members;
+      }
       errno = saved;
     }
     return rc;

@@ -694,6 +694,26 @@ void test_round_robin(const Mix& m) {
   std::printf("ok: maxevents 1 takes ready members in turn\n");
 }
 
+// Kernel fds already in a set when the first offloaded socket joins it are still reported.
+void test_kernel_first(const Mix& m) {
+  const int ep = epoll_create1(0);
+  ctl(ep, EPOLL_CTL_ADD, m.p0, EPOLLIN, 1);
+  ctl(ep, EPOLL_CTL_ADD, m.k0, EPOLLIN, 2);
+  ctl(ep, EPOLL_CTL_ADD, m.u, EPOLLIN, 3);
+  pipe_write(m.p1, "p");
+  expect_events(ep, 0, {{1, EPOLLIN}}, "kernel first: the pipe");
+  read_expect(m.p0, "p", "kernel first: pipe data");
+  CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, m.p0, nullptr) == 0, "kernel first: EPOLL_CTL_DEL of the pipe");
+  pipe_write(m.k1, "k");
+  expect_events(ep, 0, {{2, EPOLLIN}}, "kernel first: the socketpair");
+  read_expect(m.k0, "k", "kernel first: socketpair data");
+  udp_send(m.u, "kf");
+  expect_events(ep, 5000, {{3, EPOLLIN}}, "kernel first: the udp socket");
+  udp_expect(m.u, "kf", "kernel first: udp data");
+  close(ep);
+  std::printf("ok: kernel fds added before the first offloaded socket\n");
+}
+
 // A socket added to a set before bind/connect placed it (the library holds such a socket until
 // then), which then goes to the kernel (loopback): it is reported like any kernel fd.
 void test_added_before_placement() {
@@ -827,6 +847,7 @@ int run_client(const char* ip, int port, bool expect_offload) {
   test_signals(m, e);
   test_added_before_placement();
   test_round_robin(m);
+  test_kernel_first(m);
   close(e);
 
   // The server answers QUIT with BYE and exits; ask again if either datagram got lost.
