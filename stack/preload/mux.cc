@@ -50,15 +50,17 @@ namespace shunt::preload {
 namespace {
 
 // poll(2) and epoll(7) use the same bit for the same condition on Linux; the code relies on it.
-static_assert(POLLIN == EPOLLIN && POLLPRI == EPOLLPRI && POLLOUT == EPOLLOUT && POLLERR == EPOLLERR &&
-              POLLHUP == EPOLLHUP && POLLRDHUP == EPOLLRDHUP && POLLRDNORM == EPOLLRDNORM &&
-              POLLWRNORM == EPOLLWRNORM && POLLRDBAND == EPOLLRDBAND && POLLWRBAND == EPOLLWRBAND);
+static_assert(POLLIN == EPOLLIN && POLLPRI == EPOLLPRI && POLLOUT == EPOLLOUT &&
+              POLLERR == EPOLLERR && POLLHUP == EPOLLHUP && POLLRDHUP == EPOLLRDHUP &&
+              POLLRDNORM == EPOLLRDNORM && POLLWRNORM == EPOLLWRNORM && POLLRDBAND == EPOLLRDBAND &&
+              POLLWRBAND == EPOLLWRBAND);
 
 // The data of a registry's eventfd in the real epoll set; filtered out of every result. A kernel
 // member registered by the program with exactly this data would be filtered too (docs/preload.md).
 constexpr uint64_t kWakeMarker = 0x5348554e54ffffffULL;  // "SHUNT" ...
-constexpr uint32_t kEpollEventBits = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP |
-                                     EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND;
+constexpr uint32_t kEpollEventBits = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP |
+                                     EPOLLRDHUP | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM |
+                                     EPOLLWRBAND;
 constexpr uint32_t kAlwaysReported = EPOLLERR | EPOLLHUP;  // epoll(7): reported without being asked
 
 // Per fd, lock-free: is it an epoll fd with a registry, is it an offloaded member of some set.
@@ -74,7 +76,8 @@ class MuxFlags {
     if (static_cast<unsigned>(fd) < static_cast<unsigned>(FdTable::kMaxFds)) flags_[fd].fetch_or(f);
   }
   void clear(int fd, uint8_t f) {
-    if (static_cast<unsigned>(fd) < static_cast<unsigned>(FdTable::kMaxFds)) flags_[fd].fetch_and(uint8_t(~f));
+    if (static_cast<unsigned>(fd) < static_cast<unsigned>(FdTable::kMaxFds))
+      flags_[fd].fetch_and(uint8_t(~f));
   }
 
  private:
@@ -209,16 +212,17 @@ struct Member {
   bool edge = false;      // EPOLLET: a readiness event not reported yet
   bool disabled = false;  // EPOLLONESHOT: reported; silent until EPOLL_CTL_MOD
   bool armed = false;     // would be reported now: on the registry's ready list
-  Member* prev = nullptr;  // the ready list (members live in a std::map: their addresses are stable)
+  Member* prev =
+      nullptr;  // the ready list (members live in a std::map: their addresses are stable)
   Member* next = nullptr;
 };
 
 struct Registry {
   int epfd = -1;
-  int efd = -1;          // in the real set with kWakeMarker; readable while armed > 0
-  int armed = 0;                  // length of the ready list
-  Member* ready_head = nullptr;   // armed members, oldest first; a reported level-triggered member
-  Member* ready_tail = nullptr;   // goes to the tail (round robin, like the kernel's ready list)
+  int efd = -1;                  // in the real set with kWakeMarker; readable while armed > 0
+  int armed = 0;                 // length of the ready list
+  Member* ready_head = nullptr;  // armed members, oldest first; a reported level-triggered member
+  Member* ready_tail = nullptr;  // goes to the tail (round robin, like the kernel's ready list)
   bool signalled = false;
   std::map<int, Member> members;  // by fd
   // Kernel fds in the real set, at most (a closed one leaves it unseen): 0 spares epoll_wait a
@@ -284,7 +288,8 @@ void set_armed(Registry& r, Member& m, bool armed) {
 // Re-reads a member's readiness; `event`: the socket signalled a change (an edge, as a kernel
 // wakeup is for EPOLLET). Returns the events it is ready for.
 uint32_t refresh(Runtime& rt, Registry& r, Member& m, bool event) {
-  const uint32_t ready = socket_events(rt, m.handle) & ((m.interest & kEpollEventBits) | kAlwaysReported);
+  const uint32_t ready =
+      socket_events(rt, m.handle) & ((m.interest & kEpollEventBits) | kAlwaysReported);
   if (m.interest & EPOLLET) {
     if (!ready) {
       m.edge = false;
@@ -421,7 +426,8 @@ void settle_stale(Runtime& rt, Registry& r, std::map<int, Member>::iterator it) 
     ev.events = m.interest;
     ev.data = m.data;
     const int saved = errno;
-    if (SHUNT_REAL(epoll_ctl)(r.epfd, EPOLL_CTL_ADD, fd, &ev) == 0 && r.kernel_members < INT_MAX) ++r.kernel_members;
+    if (SHUNT_REAL(epoll_ctl)(r.epfd, EPOLL_CTL_ADD, fd, &ev) == 0 && r.kernel_members < INT_MAX)
+      ++r.kernel_members;
     errno = saved;
   }
 }
@@ -509,7 +515,8 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
         kernel_members = r->kernel_members > 0;
       }
     }
-    if (n < 0) return real_epoll_filtered(epfd, out, max, std::max<Nanos>(0, deadline - rt->now()), mask);
+    if (n < 0)
+      return real_epoll_filtered(epfd, out, max, std::max<Nanos>(0, deadline - rt->now()), mask);
     if (n < max && kernel_members) {
       const int k = SHUNT_REAL(epoll_wait)(epfd, out + n, max - n, 0);
       if (k < 0) return n > 0 ? n : -1;
@@ -529,7 +536,8 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
     // Sleep in the kernel: the registry's eventfd wakes the real epoll_wait when an offloaded
     // member becomes ready; kernel members report themselves.
     const Nanos until = sleep_until(*rt, now, deadline);
-    int k = SHUNT_REAL(epoll_pwait)(epfd, out, max, ceil_ms(until == kNever ? kNever : until - now), mask);
+    int k = SHUNT_REAL(epoll_pwait)(epfd, out, max, ceil_ms(until == kNever ? kNever : until - now),
+                                    mask);
     if (k < 0) return -1;  // EINTR: the caller's mask let a signal in
     k = drop_markers(out, k);
     if (k > 0) return k;
@@ -608,7 +616,8 @@ int poll_mux(Runtime& rt, pollfd* fds, nfds_t nfds, Nanos timeout, const sigset_
         if (p.fd < 0) continue;
         const int h = rt.handle_of(p.fd);
         if (h < 0) continue;
-        p.revents = short(socket_events(rt, h) & (uint32_t(uint16_t(p.events)) | POLLERR | POLLHUP | POLLNVAL));
+        p.revents = short(socket_events(rt, h) &
+                          (uint32_t(uint16_t(p.events)) | POLLERR | POLLHUP | POLLNVAL));
         if (p.revents) ++count;
       }
     }
@@ -623,7 +632,8 @@ int poll_mux(Runtime& rt, pollfd* fds, nfds_t nfds, Nanos timeout, const sigset_
     j = 0;
     for (nfds_t i = 0; i < nfds && j < nk; ++i) {
       if (fds[i].fd < 0 || offloaded(rt, fds[i].fd)) continue;
-      if (kfds[j].fd != fds[i].fd) break;  // the set changed under us (another thread): recount next round
+      if (kfds[j].fd != fds[i].fd)
+        break;  // the set changed under us (another thread): recount next round
       fds[i].revents = kfds[j++].revents;
       if (fds[i].revents) ++count;
     }
@@ -631,7 +641,8 @@ int poll_mux(Runtime& rt, pollfd* fds, nfds_t nfds, Nanos timeout, const sigset_
   };
   auto sleep_set = [&](std::vector<pollfd>& out) {
     for (nfds_t i = 0; i < nfds; ++i) {
-      if (fds[i].fd >= 0 && !offloaded(rt, fds[i].fd)) out.push_back(pollfd{fds[i].fd, fds[i].events, 0});
+      if (fds[i].fd >= 0 && !offloaded(rt, fds[i].fd))
+        out.push_back(pollfd{fds[i].fd, fds[i].events, 0});
     }
   };
   return wait_loop(rt, timeout, mask, round, sleep_set);
@@ -640,7 +651,9 @@ int poll_mux(Runtime& rt, pollfd* fds, nfds_t nfds, Nanos timeout, const sigset_
 // An fd this library must look after in a wait: an offloaded socket, or an epoll fd with a
 // registry (its eventfd only turns readable when someone polls the stack, which without a
 // progress thread is the waiter itself).
-bool needs_mux(const Runtime& rt, int fd) { return offloaded(rt, fd) || (g_flags.get(fd) & kHasRegistry); }
+bool needs_mux(const Runtime& rt, int fd) {
+  return offloaded(rt, fd) || (g_flags.get(fd) & kHasRegistry);
+}
 
 bool any_offloaded(const Runtime& rt, const pollfd* fds, nfds_t n) {
   for (nfds_t i = 0; i < n; ++i) {
@@ -679,7 +692,8 @@ constexpr uint32_t kSelectIn = POLLIN | POLLRDNORM | POLLRDBAND | POLLHUP | POLL
 constexpr uint32_t kSelectOut = POLLOUT | POLLWRNORM | POLLWRBAND | POLLERR;
 constexpr uint32_t kSelectEx = POLLPRI;
 
-int select_mux(Runtime& rt, int n, fd_set* r, fd_set* w, fd_set* e, Nanos timeout, const sigset_t* mask) {
+int select_mux(Runtime& rt, int n, fd_set* r, fd_set* w, fd_set* e, Nanos timeout,
+               const sigset_t* mask) {
   const int nw = (n + kWordBits - 1) / kWordBits;
   // in[0..2]: what the program asked (copied: the sets are rewritten with results); kin: the
   // kernel fds only; off: the offloaded fds.
@@ -816,22 +830,24 @@ void mux_fd_to_kernel_locked(int fd) {
 
 }  // namespace shunt::preload
 
-using shunt::Nanos;
 using shunt::kMilli;
 using shunt::kNever;
+using shunt::Nanos;
 namespace mux = shunt::preload;
 
 // --- poll and ppoll.
 
 SHUNT_EXPORT int poll(pollfd* fds, nfds_t n, int timeout) {
   mux::Runtime* rt = mux::live_runtime();
-  if (__builtin_expect(!rt, 1) || !mux::any_offloaded(*rt, fds, n)) return SHUNT_REAL(poll)(fds, n, timeout);
+  if (__builtin_expect(!rt, 1) || !mux::any_offloaded(*rt, fds, n))
+    return SHUNT_REAL(poll)(fds, n, timeout);
   return mux::poll_mux(*rt, fds, n, timeout < 0 ? kNever : Nanos(timeout) * kMilli, nullptr);
 }
 
 SHUNT_EXPORT int ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask) {
   mux::Runtime* rt = mux::live_runtime();
-  if (__builtin_expect(!rt, 1) || !mux::any_offloaded(*rt, fds, n)) return SHUNT_REAL(ppoll)(fds, n, timeout, mask);
+  if (__builtin_expect(!rt, 1) || !mux::any_offloaded(*rt, fds, n))
+    return SHUNT_REAL(ppoll)(fds, n, timeout, mask);
   return mux::poll_mux(*rt, fds, n, mux::timespec_ns(timeout), mask);
 }
 
@@ -843,7 +859,8 @@ SHUNT_EXPORT int __poll_chk(pollfd* fds, nfds_t n, int timeout, size_t fdslen) {
   return mux::poll_mux(*rt, fds, n, timeout < 0 ? kNever : Nanos(timeout) * kMilli, nullptr);
 }
 
-SHUNT_EXPORT int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask, size_t fdslen) {
+SHUNT_EXPORT int __ppoll_chk(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t* mask,
+                             size_t fdslen) {
   mux::Runtime* rt = mux::live_runtime();
   if (__builtin_expect(!rt, 1) || fdslen / sizeof(*fds) < n || !mux::any_offloaded(*rt, fds, n)) {
     return SHUNT_REAL(__ppoll_chk)(fds, n, timeout, mask, fdslen);
@@ -867,7 +884,9 @@ SHUNT_EXPORT int select(int n, fd_set* __restrict r, fd_set* __restrict w, fd_se
     }
     // Linux folds whole seconds of tv_usec into tv_sec (fs/select.c kern_select).
     const Nanos sec = Nanos(timeout->tv_sec) + timeout->tv_usec / 1'000'000;
-    t = sec >= kNever / shunt::kSecond - 1 ? kNever : sec * shunt::kSecond + Nanos(timeout->tv_usec % 1'000'000) * 1000;
+    t = sec >= kNever / shunt::kSecond - 1
+            ? kNever
+            : sec * shunt::kSecond + Nanos(timeout->tv_usec % 1'000'000) * 1000;
   }
   const Nanos start = rt->now();
   const int rc = mux::select_mux(*rt, n, r, w, e, t, nullptr);
@@ -908,7 +927,8 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
   if (rt->handle_of(fd) < 0) {
     const int rc = SHUNT_REAL(epoll_ctl)(epfd, op, fd, ev);
     if (rc == 0 && op != EPOLL_CTL_MOD &&
-        ((mux::g_flags.get(epfd) & mux::kHasRegistry) || (mux::g_flags.get(fd) & mux::kHasRegistry))) {
+        ((mux::g_flags.get(epfd) & mux::kHasRegistry) ||
+         (mux::g_flags.get(fd) & mux::kHasRegistry))) {
       const int saved = errno;
       mux::Locked g(*rt);
       mux::Registry* r = mux::find_registry(epfd);
@@ -961,7 +981,8 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
       }
       // epoll_ctl(2): EPOLLEXCLUSIVE goes only with these flags.
       if ((ev->events & EPOLLEXCLUSIVE) &&
-          (ev->events & ~uint32_t(EPOLLEXCLUSIVE | EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET))) {
+          (ev->events & ~uint32_t(EPOLLEXCLUSIVE | EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP |
+                                  EPOLLWAKEUP | EPOLLET))) {
         errno = EINVAL;
         return -1;
       }
@@ -1005,18 +1026,22 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
 }
 
 SHUNT_EXPORT int epoll_wait(int epfd, epoll_event* ev, int max, int timeout) {
-  if (__builtin_expect(!(mux::g_flags.get(epfd) & mux::kHasRegistry), 1)) return SHUNT_REAL(epoll_wait)(epfd, ev, max, timeout);
-  return mux::epoll_wait_mux(epfd, ev, max, timeout < 0 ? kNever : Nanos(timeout) * kMilli, nullptr);
+  if (__builtin_expect(!(mux::g_flags.get(epfd) & mux::kHasRegistry), 1))
+    return SHUNT_REAL(epoll_wait)(epfd, ev, max, timeout);
+  return mux::epoll_wait_mux(epfd, ev, max, timeout < 0 ? kNever : Nanos(timeout) * kMilli,
+                             nullptr);
 }
 
-SHUNT_EXPORT int epoll_pwait(int epfd, epoll_event* ev, int max, int timeout, const sigset_t* mask) {
+SHUNT_EXPORT int epoll_pwait(int epfd, epoll_event* ev, int max, int timeout,
+                             const sigset_t* mask) {
   if (__builtin_expect(!(mux::g_flags.get(epfd) & mux::kHasRegistry), 1)) {
     return SHUNT_REAL(epoll_pwait)(epfd, ev, max, timeout, mask);
   }
   return mux::epoll_wait_mux(epfd, ev, max, timeout < 0 ? kNever : Nanos(timeout) * kMilli, mask);
 }
 
-SHUNT_EXPORT int epoll_pwait2(int epfd, epoll_event* ev, int max, const timespec* timeout, const sigset_t* mask) {
+SHUNT_EXPORT int epoll_pwait2(int epfd, epoll_event* ev, int max, const timespec* timeout,
+                              const sigset_t* mask) {
   if (__builtin_expect(!(mux::g_flags.get(epfd) & mux::kHasRegistry), 1)) {
     return SHUNT_REAL(epoll_pwait2)(epfd, ev, max, timeout, mask);
   }

@@ -2,11 +2,12 @@
 // holding a UDP socket, a TCP socket (both offloaded under the preload on the cable), an AF_UNIX
 // socketpair, a pipe and a timerfd (kernel); an epoll fd inside another epoll set and inside
 // poll(); one socket in two sets; EPOLLET, EPOLLONESHOT, epoll_ctl's errors; poll, ppoll, select
-// and pselect over the same mix; timeouts; signals (EINTR, the calls' masks). Every check states what Linux does, so the same
-// program run on the kernel alone (127.0.0.1) validates the checks themselves.
+// and pselect over the same mix; timeouts; signals (EINTR, the calls' masks). Every check states
+// what Linux does, so the same program run on the kernel alone (127.0.0.1) validates the checks
+// themselves.
 //
-//   preload_mux server PORT                       UDP and TCP echo on PORT until "QUIT" (answered "BYE")
-//   preload_mux client SERVER_IP PORT [--expect-offload]
+//   preload_mux server PORT                       UDP and TCP echo on PORT until "QUIT" (answered
+//   "BYE") preload_mux client SERVER_IP PORT [--expect-offload]
 //
 // The server echoes each UDP datagram to its sender, in arrival order (so a datagram sent after
 // others works as a barrier: once its echo is back, the earlier echoes are too), and each TCP
@@ -53,8 +54,8 @@ void fail(const char* fmt, ...) {
   std::fflush(stdout);
 }
 
-#define CHECK(cond, ...)        \
-  do {                          \
+#define CHECK(cond, ...)            \
+  do {                              \
     if (!(cond)) fail(__VA_ARGS__); \
   } while (0)
 
@@ -89,7 +90,9 @@ int run_server(int port) {
   const int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   const int one = 1;
   setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (l < 0 || bind(l, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0 || listen(l, 16) != 0) die("server tcp");
+  if (l < 0 || bind(l, reinterpret_cast<const sockaddr*>(&any), sizeof any) != 0 ||
+      listen(l, 16) != 0)
+    die("server tcp");
   const int ep = epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -113,7 +116,8 @@ int run_server(int port) {
         for (;;) {
           sockaddr_in from{};
           socklen_t fl = sizeof from;
-          const ssize_t r = recvfrom(u, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
+          const ssize_t r =
+              recvfrom(u, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
           if (r < 0) break;
           if (r == 4 && std::memcmp(buf, "QUIT", 4) == 0) {
             sendto(u, "BYE", 3, 0, reinterpret_cast<sockaddr*>(&from), fl);
@@ -159,9 +163,9 @@ int run_server(int port) {
 // --- Client.
 
 struct Mix {
-  int u = -1;   // UDP, connected to the server (offloaded under the preload)
-  int w = -1;   // UDP, the barrier's socket
-  int t = -1;   // TCP, connected to the server's echo
+  int u = -1;            // UDP, connected to the server (offloaded under the preload)
+  int w = -1;            // UDP, the barrier's socket
+  int t = -1;            // TCP, connected to the server's echo
   int k0 = -1, k1 = -1;  // AF_UNIX socketpair (kernel)
   int p0 = -1, p1 = -1;  // pipe (kernel)
   int tfd = -1;          // timerfd (kernel)
@@ -171,13 +175,15 @@ sockaddr_in g_server;
 
 int udp_connected() {
   const int s = socket(AF_INET, SOCK_DGRAM, 0);
-  if (s < 0 || connect(s, reinterpret_cast<const sockaddr*>(&g_server), sizeof g_server) != 0) die("udp connect");
+  if (s < 0 || connect(s, reinterpret_cast<const sockaddr*>(&g_server), sizeof g_server) != 0)
+    die("udp connect");
   return s;
 }
 
 int tcp_connected() {
   const int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0 || connect(s, reinterpret_cast<const sockaddr*>(&g_server), sizeof g_server) != 0) die("tcp connect");
+  if (s < 0 || connect(s, reinterpret_cast<const sockaddr*>(&g_server), sizeof g_server) != 0)
+    die("tcp connect");
   return s;
 }
 
@@ -212,8 +218,8 @@ void udp_expect(int s, const char* msg, const char* what) {
     return;
   }
   const ssize_t r = recv(s, b, sizeof b, MSG_DONTWAIT);
-  CHECK(r == ssize_t(std::strlen(msg)) && std::memcmp(b, msg, size_t(r)) == 0, "%s: got %zd bytes, not \"%s\"", what,
-        r, msg);
+  CHECK(r == ssize_t(std::strlen(msg)) && std::memcmp(b, msg, size_t(r)) == 0,
+        "%s: got %zd bytes, not \"%s\"", what, r, msg);
 }
 
 // Reads exactly strlen(msg) bytes of the TCP stream (waiting up to 5 s) and compares them.
@@ -242,7 +248,8 @@ void pipe_write(int fd, const char* msg) {
 void read_expect(int fd, const char* msg, const char* what) {
   char b[64];
   const ssize_t r = read(fd, b, sizeof b);
-  CHECK(r == ssize_t(std::strlen(msg)) && std::memcmp(b, msg, size_t(r)) == 0, "%s: read %zd bytes", what, r);
+  CHECK(r == ssize_t(std::strlen(msg)) && std::memcmp(b, msg, size_t(r)) == 0, "%s: read %zd bytes",
+        what, r);
 }
 
 void timer_arm(int tfd, int ms) {
@@ -269,11 +276,12 @@ using Events = std::map<uint64_t, uint32_t>;  // data -> events
 
 std::string show(const Events& e) {
   std::string s = "{";
-  for (auto& [d, ev] : e) s += " " + std::to_string(d) + ":0x" + [](uint32_t x) {
-    char b[16];
-    std::snprintf(b, sizeof b, "%x", x);
-    return std::string(b);
-  }(ev);
+  for (auto& [d, ev] : e)
+    s += " " + std::to_string(d) + ":0x" + [](uint32_t x) {
+      char b[16];
+      std::snprintf(b, sizeof b, "%x", x);
+      return std::string(b);
+    }(ev);
   return s + " }";
 }
 
@@ -296,7 +304,8 @@ Events wait_once(int ep, int timeout, const char* what) {
 
 void expect_events(int ep, int timeout, const Events& want, const char* what) {
   const Events got = wait_once(ep, timeout, what);
-  CHECK(got == want, "%s: epoll_wait reported %s, expected %s", what, show(got).c_str(), show(want).c_str());
+  CHECK(got == want, "%s: epoll_wait reported %s, expected %s", what, show(got).c_str(),
+        show(want).c_str());
 }
 
 void test_epoll_each(const Mix& m, int e) {
@@ -327,7 +336,8 @@ void test_epoll_all(const Mix& m, int e) {
   pipe_write(m.p1, "p");
   timer_arm(m.tfd, 10);
   std::set<uint64_t> seen;
-  const std::set<uint64_t> all = {uint64_t(m.u), uint64_t(m.t), uint64_t(m.k0), uint64_t(m.p0), uint64_t(m.tfd)};
+  const std::set<uint64_t> all = {uint64_t(m.u), uint64_t(m.t), uint64_t(m.k0), uint64_t(m.p0),
+                                  uint64_t(m.tfd)};
   const long end = now_ms() + 5000;
   while (seen != all && now_ms() < end) {
     for (auto& [d, ev] : wait_once(e, 1000, "epoll: all at once")) {
@@ -357,7 +367,8 @@ void test_epoll_timeout_and_out(const Mix& m, int e) {
   ctl(e, EPOLL_CTL_MOD, m.t, EPOLLIN | EPOLLOUT, uint64_t(m.t));
   expect_events(e, 0, {{uint64_t(m.t), EPOLLOUT}}, "epoll: EPOLLOUT of a connected TCP socket");
   ctl(e, EPOLL_CTL_MOD, m.u, EPOLLIN | EPOLLOUT, uint64_t(m.u));
-  expect_events(e, 0, {{uint64_t(m.t), EPOLLOUT}, {uint64_t(m.u), EPOLLOUT}}, "epoll: EPOLLOUT of UDP and TCP");
+  expect_events(e, 0, {{uint64_t(m.t), EPOLLOUT}, {uint64_t(m.u), EPOLLOUT}},
+                "epoll: EPOLLOUT of UDP and TCP");
   ctl(e, EPOLL_CTL_MOD, m.t, EPOLLIN, uint64_t(m.t));
   ctl(e, EPOLL_CTL_MOD, m.u, EPOLLIN, uint64_t(m.u));
   expect_events(e, 0, {}, "epoll: EPOLLOUT asked no more");
@@ -377,8 +388,8 @@ void test_epoll_timeout_and_out(const Mix& m, int e) {
       if (int(ev.data.u64) == m.p0) read_expect(m.p0, "p", "epoll_pwait: pipe");
     }
   }
-  CHECK(seen == std::set<uint64_t>({uint64_t(m.k0), uint64_t(m.p0)}), "epoll_pwait maxevents 1: saw %zu fds",
-        seen.size());
+  CHECK(seen == std::set<uint64_t>({uint64_t(m.k0), uint64_t(m.p0)}),
+        "epoll_pwait maxevents 1: saw %zu fds", seen.size());
   std::printf("ok: epoll timeout, EPOLLOUT, epoll_pwait\n");
 }
 
@@ -389,16 +400,19 @@ void test_nested(const Mix& m, int e) {
   pollfd pe{e, POLLIN, 0};
   CHECK(poll(&pe, 1, 0) == 0, "nested: poll() says the epoll fd is ready when nothing is");
   udp_send(m.u, "nested");
-  expect_events(outer, 5000, {{uint64_t(e), EPOLLIN}}, "nested: an offloaded member makes the inner set readable");
+  expect_events(outer, 5000, {{uint64_t(e), EPOLLIN}},
+                "nested: an offloaded member makes the inner set readable");
   pe.revents = 0;
-  CHECK(poll(&pe, 1, 0) == 1 && pe.revents == POLLIN, "nested: poll() on the epoll fd: revents 0x%x", pe.revents);
+  CHECK(poll(&pe, 1, 0) == 1 && pe.revents == POLLIN,
+        "nested: poll() on the epoll fd: revents 0x%x", pe.revents);
   expect_events(e, 0, {{uint64_t(m.u), EPOLLIN}}, "nested: the inner set names the socket");
   udp_expect(m.u, "nested", "nested: data");
   expect_events(outer, 0, {}, "nested: drained inner set is not readable");
   pe.revents = 0;
   CHECK(poll(&pe, 1, 0) == 0, "nested: poll() on the drained epoll fd: revents 0x%x", pe.revents);
   pipe_write(m.k1, "k");
-  expect_events(outer, 5000, {{uint64_t(e), EPOLLIN}}, "nested: a kernel member makes the inner set readable");
+  expect_events(outer, 5000, {{uint64_t(e), EPOLLIN}},
+                "nested: a kernel member makes the inner set readable");
   read_expect(m.k0, "k", "nested: socketpair");
   expect_events(outer, 0, {}, "nested: nothing after draining");
   close(outer);
@@ -431,7 +445,8 @@ void test_edge_and_oneshot(const Mix& m) {
   udp_send(m.u, "b");
   pipe_write(m.p1, "ab");
   barrier(m);
-  expect_events(et, 0, {{uint64_t(m.u), EPOLLIN}, {uint64_t(m.p0), EPOLLIN}}, "EPOLLET: first report");
+  expect_events(et, 0, {{uint64_t(m.u), EPOLLIN}, {uint64_t(m.p0), EPOLLIN}},
+                "EPOLLET: first report");
   expect_events(et, 0, {}, "EPOLLET: no second report without new data");
   udp_expect(m.u, "a", "EPOLLET: first datagram");
   char c;
@@ -440,7 +455,8 @@ void test_edge_and_oneshot(const Mix& m) {
   udp_send(m.u, "c");
   pipe_write(m.p1, "c");
   barrier(m);
-  expect_events(et, 0, {{uint64_t(m.u), EPOLLIN}, {uint64_t(m.p0), EPOLLIN}}, "EPOLLET: new data is a new edge");
+  expect_events(et, 0, {{uint64_t(m.u), EPOLLIN}, {uint64_t(m.p0), EPOLLIN}},
+                "EPOLLET: new data is a new edge");
   udp_expect(m.u, "b", "EPOLLET: second datagram");
   udp_expect(m.u, "c", "EPOLLET: third datagram");
   char b[8];
@@ -454,7 +470,8 @@ void test_edge_and_oneshot(const Mix& m) {
   udp_send(m.u, "x");
   pipe_write(m.p1, "x");
   barrier(m);
-  expect_events(os, 0, {{uint64_t(m.u), EPOLLIN}, {uint64_t(m.p0), EPOLLIN}}, "EPOLLONESHOT: first report");
+  expect_events(os, 0, {{uint64_t(m.u), EPOLLIN}, {uint64_t(m.p0), EPOLLIN}},
+                "EPOLLONESHOT: first report");
   udp_send(m.u, "y");
   pipe_write(m.p1, "y");
   barrier(m);
@@ -483,9 +500,11 @@ void test_ctl_errors(const Mix& m, int e) {
   expect_errno(epoll_ctl(e, EPOLL_CTL_ADD, m.k0, &ev), EEXIST, "EPOLL_CTL_ADD twice (kernel)");
   const int fresh = epoll_create1(0);
   expect_errno(epoll_ctl(fresh, EPOLL_CTL_MOD, m.u, &ev), ENOENT, "EPOLL_CTL_MOD of a non-member");
-  expect_errno(epoll_ctl(fresh, EPOLL_CTL_DEL, m.u, nullptr), ENOENT, "EPOLL_CTL_DEL of a non-member");
+  expect_errno(epoll_ctl(fresh, EPOLL_CTL_DEL, m.u, nullptr), ENOENT,
+               "EPOLL_CTL_DEL of a non-member");
   ctl(fresh, EPOLL_CTL_ADD, m.u, EPOLLIN, 1);
-  expect_errno(epoll_ctl(fresh, EPOLL_CTL_MOD, m.t, &ev), ENOENT, "EPOLL_CTL_MOD of a non-member, set in use");
+  expect_errno(epoll_ctl(fresh, EPOLL_CTL_MOD, m.t, &ev), ENOENT,
+               "EPOLL_CTL_MOD of a non-member, set in use");
   CHECK(epoll_ctl(fresh, EPOLL_CTL_DEL, m.u, nullptr) == 0, "EPOLL_CTL_DEL of a member");
   expect_errno(epoll_ctl(fresh, EPOLL_CTL_DEL, m.u, nullptr), ENOENT, "EPOLL_CTL_DEL twice");
   expect_errno(epoll_ctl(fresh, EPOLL_CTL_ADD, fresh, &ev), EINVAL, "epoll fd added to itself");
@@ -510,11 +529,13 @@ void test_ctl_errors(const Mix& m, int e) {
 void test_poll(const Mix& m) {
   const int gone = dup(m.p0);
   close(gone);
-  pollfd p[] = {{m.u, POLLIN, 0},  {m.t, POLLIN | POLLOUT, 0}, {m.k0, POLLIN, 0}, {m.p0, POLLIN, 0},
-                {m.tfd, POLLIN, 0}, {gone, POLLIN, 0},          {-1, POLLIN, 0}};
+  pollfd p[] = {{m.u, POLLIN, 0},  {m.t, POLLIN | POLLOUT, 0}, {m.k0, POLLIN, 0},
+                {m.p0, POLLIN, 0}, {m.tfd, POLLIN, 0},         {gone, POLLIN, 0},
+                {-1, POLLIN, 0}};
   constexpr int n = 7;
   int rc = poll(p, n, 0);
-  CHECK(rc == 2 && p[1].revents == POLLOUT && p[5].revents == POLLNVAL && p[0].revents == 0 && p[6].revents == 0,
+  CHECK(rc == 2 && p[1].revents == POLLOUT && p[5].revents == POLLNVAL && p[0].revents == 0 &&
+            p[6].revents == 0,
         "poll: idle mix: %d, tcp 0x%x, closed 0x%x", rc, p[1].revents, p[5].revents);
   udp_send(m.u, "pu");
   if (send(m.t, "pt", 2, 0) != 2) die("tcp send");
@@ -528,10 +549,11 @@ void test_poll(const Mix& m) {
     for (int i = 0; i < 5; ++i) all = all && (p[i].revents & POLLIN);
     if (all || now_ms() > end) break;
   }
-  CHECK(rc == 6 && p[0].revents == POLLIN && p[1].revents == (POLLIN | POLLOUT) && p[2].revents == POLLIN &&
-            p[3].revents == POLLIN && p[4].revents == POLLIN && p[5].revents == POLLNVAL && p[6].revents == 0,
-        "poll: everything ready: %d, revents 0x%x 0x%x 0x%x 0x%x 0x%x 0x%x", rc, p[0].revents, p[1].revents,
-        p[2].revents, p[3].revents, p[4].revents, p[5].revents);
+  CHECK(rc == 6 && p[0].revents == POLLIN && p[1].revents == (POLLIN | POLLOUT) &&
+            p[2].revents == POLLIN && p[3].revents == POLLIN && p[4].revents == POLLIN &&
+            p[5].revents == POLLNVAL && p[6].revents == 0,
+        "poll: everything ready: %d, revents 0x%x 0x%x 0x%x 0x%x 0x%x 0x%x", rc, p[0].revents,
+        p[1].revents, p[2].revents, p[3].revents, p[4].revents, p[5].revents);
   udp_expect(m.u, "pu", "poll: udp data");
   tcp_expect(m.t, "pt", "poll: tcp data");
   read_expect(m.k0, "k", "poll: socketpair data");
@@ -546,7 +568,8 @@ void test_poll(const Mix& m) {
   // A wakeup by an offloaded socket while poll sleeps (the server's echo arrives later).
   udp_send(m.u, "late");
   rc = poll(p, 5, 5000);
-  CHECK(rc == 1 && p[0].revents == POLLIN, "poll: woken by the udp socket: %d 0x%x", rc, p[0].revents);
+  CHECK(rc == 1 && p[0].revents == POLLIN, "poll: woken by the udp socket: %d 0x%x", rc,
+        p[0].revents);
   udp_expect(m.u, "late", "poll: late data");
   // ppoll: a timeout, then ready.
   sigset_t mask;
@@ -597,8 +620,8 @@ void test_select(const Mix& m) {
   bool all = true;
   for (int fd : fds) all = all && FD_ISSET(fd, &r);
   CHECK(rc == 6 && all && FD_ISSET(m.t, &w), "select: everything ready: %d", rc);
-  CHECK(tv.tv_sec < 1 || (tv.tv_sec == 1 && tv.tv_usec == 0), "select: time left %ld.%06ld", long(tv.tv_sec),
-        long(tv.tv_usec));
+  CHECK(tv.tv_sec < 1 || (tv.tv_sec == 1 && tv.tv_usec == 0), "select: time left %ld.%06ld",
+        long(tv.tv_sec), long(tv.tv_usec));
   udp_expect(m.u, "su", "select: udp data");
   tcp_expect(m.t, "st", "select: tcp data");
   read_expect(m.k0, "k", "select: socketpair data");
@@ -611,8 +634,8 @@ void test_select(const Mix& m) {
   long t0 = now_ms();
   rc = select(maxfd + 1, &r, nullptr, nullptr, &tv);
   long took = now_ms() - t0;
-  CHECK(rc == 0 && tv.tv_sec == 0 && tv.tv_usec == 0 && took >= 29, "select: 30 ms timeout: %d after %ld ms, left %ld us",
-        rc, took, long(tv.tv_usec));
+  CHECK(rc == 0 && tv.tv_sec == 0 && tv.tv_usec == 0 && took >= 29,
+        "select: 30 ms timeout: %d after %ld ms, left %ld us", rc, took, long(tv.tv_usec));
   for (int fd : fds) CHECK(!FD_ISSET(fd, &r), "select: fd %d set after a timeout", fd);
   // Woken by the udp socket.
   udp_send(m.u, "late");
@@ -684,7 +707,9 @@ void test_round_robin(const Mix& m) {
   for (size_t i = 0; fair && i < 3; ++i) {
     fair = order[i] != order[(i + 1) % 3] && order[i + 3] == order[i];
   }
-  CHECK(fair, "round robin: maxevents 1 over three ready sockets reported %zu times, not each in turn", order.size());
+  CHECK(fair,
+        "round robin: maxevents 1 over three ready sockets reported %zu times, not each in turn",
+        order.size());
   for (int i = 0; i < 3; ++i) {
     udp_expect(s[i], "rr", "round robin: data");
     close(s[i]);
@@ -703,7 +728,8 @@ void test_kernel_first(const Mix& m) {
   pipe_write(m.p1, "p");
   expect_events(ep, 0, {{1, EPOLLIN}}, "kernel first: the pipe");
   read_expect(m.p0, "p", "kernel first: pipe data");
-  CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, m.p0, nullptr) == 0, "kernel first: EPOLL_CTL_DEL of the pipe");
+  CHECK(epoll_ctl(ep, EPOLL_CTL_DEL, m.p0, nullptr) == 0,
+        "kernel first: EPOLL_CTL_DEL of the pipe");
   pipe_write(m.k1, "k");
   expect_events(ep, 0, {{2, EPOLLIN}}, "kernel first: the socketpair");
   read_expect(m.k0, "k", "kernel first: socketpair data");
@@ -727,8 +753,10 @@ void test_added_before_placement() {
   socklen_t len = sizeof at;
   getsockname(s, reinterpret_cast<sockaddr*>(&at), &len);
   const int k = socket(AF_INET, SOCK_DGRAM, 0);
-  if (sendto(k, "lo", 2, 0, reinterpret_cast<const sockaddr*>(&at), len) != 2) die("sendto loopback");
-  expect_events(ep, 5000, {{99, EPOLLIN}}, "placement: a socket placed on the kernel after it was added");
+  if (sendto(k, "lo", 2, 0, reinterpret_cast<const sockaddr*>(&at), len) != 2)
+    die("sendto loopback");
+  expect_events(ep, 5000, {{99, EPOLLIN}},
+                "placement: a socket placed on the kernel after it was added");
   udp_expect(s, "lo", "placement: data");
   expect_events(ep, 0, {}, "placement: drained");
   epoll_event ev{};
@@ -794,7 +822,8 @@ void test_signals(const Mix& m, int e) {
   tv = {0, 50'000};
   CHECK(select(maxfd + 1, &r, nullptr, nullptr, &tv) == 0, "signal blocked: select times out");
   fill();
-  expect_errno(pselect(maxfd + 1, &r, nullptr, nullptr, &ts, &empty), EINTR, "signal: pselect's mask");
+  expect_errno(pselect(maxfd + 1, &r, nullptr, nullptr, &ts, &empty), EINTR,
+               "signal: pselect's mask");
   sigprocmask(SIG_UNBLOCK, &block, nullptr);
   CHECK(g_alarms == 6, "signal: %d handler runs, expected 6", int(g_alarms));
   signal(SIGALRM, SIG_DFL);
@@ -817,7 +846,8 @@ int run_client(const char* ip, int port, bool expect_offload) {
   m.p1 = pp[1];
   m.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
   if (m.tfd < 0) die("timerfd_create");
-  const bool off_u = shunt_is_offloaded(m.u), off_t = shunt_is_offloaded(m.t), off_k = shunt_is_offloaded(m.k0);
+  const bool off_u = shunt_is_offloaded(m.u), off_t = shunt_is_offloaded(m.t),
+             off_k = shunt_is_offloaded(m.k0);
   std::printf("offloaded: udp %d, tcp %d, unix %d\n", int(off_u), int(off_t), int(off_k));
   if (expect_offload) CHECK(off_u && off_t && !off_k, "the UDP and TCP sockets are not offloaded");
   // The server is up when an echo comes back.
@@ -872,6 +902,7 @@ int main(int argc, char** argv) {
     const bool expect = argc == 5 && std::strcmp(argv[4], "--expect-offload") == 0;
     return run_client(argv[2], std::atoi(argv[3]), expect);
   }
-  std::fprintf(stderr, "usage: preload_mux server PORT | client SERVER_IP PORT [--expect-offload]\n");
+  std::fprintf(stderr,
+               "usage: preload_mux server PORT | client SERVER_IP PORT [--expect-offload]\n");
   return 2;
 }
