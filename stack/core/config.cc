@@ -33,6 +33,7 @@ const ConfigVar kVars[] = {
     INT_VAR("SHUNT_PROGRESS_US", progress_us, 0, 1'000'000, "Interval of the progress thread that runs timers and drains completions when no thread polls (us); 0: no progress thread."),
     INT_VAR("SHUNT_PROGRESS_CPU", progress_cpu, -1, 4'095, "CPU the progress thread is pinned to; -1: not pinned."),
     INT_VAR("SHUNT_STATS", stats, 0, 1, "1: publish offloaded sockets and counters in shared memory for `shunt stat`."),
+    INT_VAR("SHUNT_EXIT_LINGER_MS", exit_linger_ms, 0, 3'600'000, "At exit, how long the process keeps sending what its offloaded TCP sockets still hold, as the kernel would after the process is gone (ms)."),
     INT_VAR("SHUNT_ARP_TIMEOUT_MS", arp_timeout_ms, 1'000, 86'400'000, "How long a resolved ARP entry is trusted (ms)."),
     INT_VAR("SHUNT_ARP_RETRY_MS", arp_retry_ms, 10, 60'000, "Interval between ARP/NDP solicitations while resolving (ms)."),
     INT_VAR("SHUNT_ARP_RETRIES", arp_retries, 1, 16, "Solicitations sent before a neighbour is declared unreachable."),

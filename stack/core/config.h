@@ -32,6 +32,7 @@ struct Config {
   int64_t progress_us = 100;  // progress thread interval; 0: no progress thread
   int64_t progress_cpu = -1;  // CPU the progress thread is pinned to; -1: not pinned
   int64_t stats = 1;          // 1: publish sockets and counters for `shunt stat`
+  int64_t exit_linger_ms = 10'000;  // at exit, how long TCP data of offloaded sockets may take to drain
   int64_t arp_timeout_ms = 60'000;
   int64_t arp_retry_ms = 1'000;
   int64_t arp_retries = 3;

@@ -203,6 +203,7 @@ void hand_to_kernel(Runtime& r, int fd) {
   const int h = r.handle_of(fd);
   if (r.unbind_fd(fd) && h >= 0) r.api().close(h);
   g_fds.set(fd, FdKind::kKernel);
+  mux_fd_to_kernel_locked(fd);
 }
 
 // Places a held socket; true when it stays on the stack. Under the lock.

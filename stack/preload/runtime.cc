@@ -22,8 +22,10 @@
 #include "stack/harness/pcap.h"
 #include "stack/net/addr.h"
 #include "stack/net/stack.h"
+#include "stack/net/tcp/tcp.h"
 #include "stack/preload/fd_table.h"
 #include "stack/preload/libc.h"
+#include "stack/preload/stats_shm.h"
 #include "stack/socket/socket_api.h"
 
 namespace shunt::preload {
@@ -39,8 +41,10 @@ std::atomic<int> g_state{0};  // 0: not tried, 1: starting, 2: running, 3: unava
 const char* g_unavailable = "the library is not initialised yet";
 std::string* g_unavailable_text = nullptr;  // owns the text of a start error
 std::mutex g_start_mu;
+Runtime* g_exiting_owner = nullptr;  // the runtime, for exit handlers of a forked child
 
 thread_local bool tl_new_call = true;
+thread_local bool tl_starting = false;  // this thread is opening the device: its sockets are the kernel's
 thread_local Nanos tl_spin_until = 0;
 
 void say_line(const std::string& s) {
@@ -85,6 +89,7 @@ struct Runtime::Parts {
   std::unique_ptr<SocketApi> api;
   std::vector<int> wake_fds;
   std::vector<int32_t> refs;  // per handle: fds naming it
+  std::unique_ptr<stats::StatsPublisher> stats;
   Nanos next_stats = 0;
   pid_t owner = 0;
   int wait_fd = -1;
@@ -92,17 +97,22 @@ struct Runtime::Parts {
 
 Runtime* Runtime::active() { return g_runtime.load(std::memory_order_acquire); }
 
-const char* Runtime::unavailable_reason() { return g_unavailable; }
+const char* Runtime::unavailable_reason() {
+  return tl_starting ? "the library's own socket, made while it opens the device" : g_unavailable;
+}
 
 Runtime* Runtime::get() {
   Runtime* r = g_runtime.load(std::memory_order_acquire);
-  if (r || g_state.load(std::memory_order_acquire) == 3) return r;
+  if (r || g_state.load(std::memory_order_acquire) == 3 || tl_starting) return r;
   std::lock_guard<std::mutex> g(g_start_mu);
   if (g_state.load() != 0) return g_runtime.load();
   g_state.store(1);
   auto* rt = new (std::nothrow) Runtime();
   std::string error;
-  if (rt && rt->start(error)) {
+  tl_starting = true;  // a driver that makes a socket while opening (TAP's ioctl socket) gets a kernel one
+  const bool started = rt && rt->start(error);
+  tl_starting = false;
+  if (started) {
     g_runtime.store(rt, std::memory_order_release);
     g_state.store(2, std::memory_order_release);
     return rt;
@@ -185,6 +195,23 @@ bool Runtime::start(std::string& error) {
   api_ = p->api.get();
   spin_ns_ = Nanos(config_.spin_us) * 1000;
   progress_ns_ = Nanos(config_.progress_us) * 1000;
+  if (config_.stats) {
+    std::string e;
+    p->stats = stats::StatsPublisher::open(program_invocation_short_name, e);
+    if (!p->stats) say_line("SHUNT_STATS: " + e + "; `shunt stat` will not list this process");
+  }
+  std::atexit([] {
+    if (Runtime* r = g_runtime.load()) r->flush_at_exit();
+    // The statistics object goes too (only the creating process unlinks it; a killed one's is
+    // removed by `shunt stat`).
+    Runtime* r = g_runtime.load();
+    if (!r) r = g_exiting_owner;
+    if (!r) return;
+    std::unique_lock<std::mutex> l(r->mu_, std::try_to_lock);
+    if (!l.owns_lock()) return;
+    r->parts_->stats.reset();
+    r->parts_->pcap.flush();  // the FILE's buffer would go with the process otherwise
+  });
   pthread_atfork(&Runtime::atfork_prepare, &Runtime::atfork_parent, &Runtime::atfork_child);
   if (progress_ns_ > 0) {
     try {
@@ -223,6 +250,13 @@ bool Runtime::unbind_fd(int fd) {
 
 Nanos Runtime::progress_locked() {
   Nanos next = stack_->poll();
+  if (parts_->stats) {
+    const Nanos t = now();
+    if (t >= parts_->next_stats) {
+      parts_->next_stats = t + 100 * kMilli;
+      parts_->stats->publish(*api_, stack_->counters(), [this](int fd) { return handle_of(fd); }, max_fd_);
+    }
+  }
   return next;
 }
 
@@ -335,6 +369,33 @@ void Runtime::progress_thread_main() {
   }
 }
 
+// The process is exiting: what the kernel would do for its sockets (close them, and keep
+// sending what they hold until the peer has it) only this process can do for offloaded ones,
+// so it closes every offloaded socket and polls until their data and FINs are acknowledged,
+// for at most SHUNT_EXIT_LINGER_MS.
+void Runtime::flush_at_exit() {
+  std::unique_lock<std::mutex> l(mu_, std::try_to_lock);
+  if (!l.owns_lock()) return;  // a thread is inside the stack: leave it be
+  for (int fd = 0; fd <= max_fd_; ++fd) {
+    const int h = handle_of(fd);
+    if (h < 0) continue;
+    if (unbind_fd(fd)) api_->close(h);
+  }
+  Tcp& tcp = stack_->tcp();
+  const Nanos end = now() + Nanos(config_.exit_linger_ms) * kMilli;
+  auto busy = [&] {
+    return tcp.count_in_state(TcpState::kFinWait1) + tcp.count_in_state(TcpState::kClosing) +
+               tcp.count_in_state(TcpState::kLastAck) + tcp.count_in_state(TcpState::kSynSent) >
+           0;
+  };
+  while (busy() && now() < end) {
+    progress_locked();
+    if (!busy()) break;
+    timespec ts{0, 20'000};
+    nanosleep(&ts, nullptr);
+  }
+}
+
 void Runtime::atfork_prepare() {
   if (Runtime* r = active()) r->mu_.lock();
 }
@@ -349,6 +410,7 @@ void Runtime::atfork_child() {
   // The device, its rings and the cable stay the parent's: the child must never touch them.
   r->forked_child_ = true;
   new (&r->mu_) std::mutex();
+  g_exiting_owner = r;  // its exit handler drops the inherited publisher without unlinking
   g_runtime.store(nullptr, std::memory_order_release);
   g_unavailable = "this process is a forked child: the offload device belongs to the parent";
   g_state.store(3, std::memory_order_release);

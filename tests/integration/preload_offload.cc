@@ -1,0 +1,261 @@
+// Run under libshunt.so with SHUNT_DEVICE=mlx5sim:cable=<unique>, SHUNT_IPV4=10.9.0.1/24 (no peer
+// on the cable is needed: everything here talks to its own stack or to the kernel). Checks where
+// sockets are placed (docs/preload.md, "Which sockets are offloaded"), dup/close reference
+// counting, non-blocking mode, FIONREAD, fork (the child gets EBADF on inherited offloaded fds,
+// kernel sockets for new ones, and the parent's connection is untouched), and exec (the new
+// image sees its inherited placeholder as a plain kernel socket).
+//
+//   preload_offload all          the checks above
+//   preload_offload rules        run with SHUNT_RULES="kernel port=7001": that bind goes to the kernel
+//   preload_offload default-off  run with SHUNT_OFFLOAD=0: only SO_SHUNT_OFFLOAD=1 offloads
+//   preload_offload exec-child FD   (internal) the exec'ed image's checks
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shunt/shunt.h"
+
+namespace {
+
+int failures = 0;
+#define CHECK(cond)                                                                  \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
+      std::fprintf(stderr, "FAIL %s:%d: %s (errno %d %s)\n", __FILE__, __LINE__, #cond, errno, \
+                   std::strerror(errno));                                            \
+      ++failures;                                                                    \
+    }                                                                                \
+  } while (0)
+
+sockaddr_in addr(const char* ip, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip, &a.sin_addr);
+  return a;
+}
+
+bool send_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w <= 0) return false;
+    p += w;
+    n -= size_t(w);
+  }
+  return true;
+}
+
+bool recv_all(int fd, char* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r <= 0) return false;
+    p += r;
+    n -= size_t(r);
+  }
+  return true;
+}
+
+// A connected pair of offloaded TCP sockets inside this process's own stack.
+bool tcp_pair(int& client, int& server, uint16_t port) {
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = addr("10.9.0.1", port);
+  if (bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(l, 4) != 0) return false;
+  CHECK(shunt_is_offloaded(l) == 1);
+  client = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return false;
+  server = accept(l, nullptr, nullptr);
+  close(l);
+  return server >= 0;
+}
+
+void exchange(int a, int b, size_t n, char seed) {
+  std::vector<char> out(n), in(n);
+  for (size_t i = 0; i < n; ++i) out[i] = char(seed + i * 7);
+  std::thread t([&] { CHECK(send_all(a, out.data(), n)); });
+  CHECK(recv_all(b, in.data(), n));
+  t.join();
+  CHECK(in == out);
+}
+
+int run_all(const char* self) {
+  // UDP bound to the offload interface's address: offloaded. To loopback: the kernel's.
+  int u = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in ua = addr("10.9.0.1", 7000);
+  CHECK(bind(u, reinterpret_cast<sockaddr*>(&ua), sizeof ua) == 0);
+  CHECK(shunt_is_offloaded(u) == 1);
+  int one = 1;
+  CHECK(shunt_set_offload(u, 1) == -1 && errno == EISCONN);  // already placed
+
+  int kr = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in ka = addr("127.0.0.1", 0);
+  CHECK(bind(kr, reinterpret_cast<sockaddr*>(&ka), sizeof ka) == 0);
+  CHECK(shunt_is_offloaded(kr) == 0);
+  socklen_t kl = sizeof ka;
+  CHECK(getsockname(kr, reinterpret_cast<sockaddr*>(&ka), &kl) == 0);
+  int ks = socket(AF_INET, SOCK_DGRAM, 0);
+  CHECK(sendto(ks, "hi", 2, 0, reinterpret_cast<sockaddr*>(&ka), sizeof ka) == 2);  // placed at sendto
+  CHECK(shunt_is_offloaded(ks) == 0);
+  char b[16];
+  CHECK(recv(kr, b, sizeof b, 0) == 2);
+
+  // A bind to an address the stack does not own goes to the kernel, which answers for it.
+  int other = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in oa = addr("10.77.0.1", 7000);
+  CHECK(bind(other, reinterpret_cast<sockaddr*>(&oa), sizeof oa) == -1 && errno == EADDRNOTAVAIL);
+  CHECK(shunt_is_offloaded(other) == 0);
+
+  // The per-socket opt-out, before placement: a wildcard bind then stays on the kernel.
+  int opt = socket(AF_INET, SOCK_DGRAM, 0);
+  CHECK(shunt_set_offload(opt, 0) == 0);
+  sockaddr_in wa = addr("0.0.0.0", 0);
+  CHECK(bind(opt, reinterpret_cast<sockaddr*>(&wa), sizeof wa) == 0);
+  CHECK(shunt_is_offloaded(opt) == 0);
+
+  // UDP between two offloaded sockets of this stack.
+  int u2 = socket(AF_INET, SOCK_DGRAM, 0);
+  CHECK(sendto(u2, "ping", 4, 0, reinterpret_cast<sockaddr*>(&ua), sizeof ua) == 4);
+  CHECK(shunt_is_offloaded(u2) == 1);
+  sockaddr_in from{};
+  socklen_t fl = sizeof from;
+  CHECK(recvfrom(u, b, sizeof b, 0, reinterpret_cast<sockaddr*>(&from), &fl) == 4 && std::memcmp(b, "ping", 4) == 0);
+  CHECK(from.sin_addr.s_addr == ua.sin_addr.s_addr);
+
+  // TCP between two offloaded sockets of this stack, 1 MiB each way.
+  int c = -1, s = -1;
+  CHECK(tcp_pair(c, s, 7100));
+  CHECK(shunt_is_offloaded(c) == 1 && shunt_is_offloaded(s) == 1);
+  exchange(c, s, 1 << 20, 1);
+  exchange(s, c, 1 << 20, 2);
+
+  // Non-blocking through fcntl, and FIONREAD.
+  int fl0 = fcntl(s, F_GETFL);
+  CHECK(fcntl(s, F_SETFL, fl0 | O_NONBLOCK) == 0);
+  CHECK((fcntl(s, F_GETFL) & O_NONBLOCK) != 0);
+  CHECK(recv(s, b, sizeof b, 0) == -1 && errno == EAGAIN);
+  CHECK(send_all(c, "0123456789", 10));
+  int avail = 0;
+  for (int i = 0; i < 100000 && avail < 10; ++i) CHECK(ioctl(s, FIONREAD, &avail) == 0);
+  CHECK(avail == 10);
+  CHECK(recv(s, b, sizeof b, 0) == 10);
+  CHECK(fcntl(s, F_SETFL, fl0) == 0);
+
+  // dup: the socket lives until its last fd closes.
+  int d = dup(c);
+  CHECK(d >= 0 && shunt_is_offloaded(d) == 1);
+  CHECK(close(c) == 0);
+  exchange(d, s, 4096, 3);
+  int d2 = fcntl(d, F_DUPFD_CLOEXEC, 100);
+  CHECK(d2 >= 100 && shunt_is_offloaded(d2) == 1);
+  CHECK(dup2(d2, d) == d);  // same socket: still one connection
+  exchange(d, s, 4096, 4);
+
+  // fork: the child cannot use the parent's offloaded sockets, gets kernel sockets, exits
+  // cleanly; the parent's connection is untouched.
+  pid_t pid = fork();
+  if (pid == 0) {
+    int bad = 0;
+    char cb[4];
+    if (!(recv(d, cb, sizeof cb, MSG_DONTWAIT) == -1 && errno == EBADF)) bad |= 1;
+    if (!(send(d, "x", 1, MSG_NOSIGNAL) == -1 && errno == EBADF)) bad |= 2;
+    int k = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in ca = addr("10.9.0.1", 7200);
+    if (!(bind(k, reinterpret_cast<sockaddr*>(&ca), sizeof ca) == -1 && errno == EADDRNOTAVAIL)) bad |= 4;
+    if (shunt_is_offloaded(k) != 0) bad |= 8;
+    if (close(d) != 0) bad |= 16;
+    _exit(bad);
+  }
+  int st = -1;
+  CHECK(waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  if (WIFEXITED(st) && WEXITSTATUS(st)) std::fprintf(stderr, "fork child failed checks 0x%x\n", WEXITSTATUS(st));
+  exchange(d, s, 65536, 5);
+  exchange(s, d, 65536, 6);
+
+  // exec: the new image starts clean; the inherited placeholder is a plain kernel socket.
+  pid = fork();
+  if (pid == 0) {
+    std::string fd = std::to_string(s);
+    execl(self, self, "exec-child", fd.c_str(), static_cast<char*>(nullptr));
+    _exit(99);
+  }
+  CHECK(waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  exchange(d, s, 65536, 7);
+
+  // Close: the peer sees EOF.
+  CHECK(close(d) == 0 && close(d2) == 0);
+  CHECK(recv(s, b, sizeof b, 0) == 0);
+  close(s);
+  close(u);
+  close(u2);
+  (void)one;
+  return failures;
+}
+
+int exec_child(int fd) {
+  // The library is loaded afresh here: fd is the kernel's, an unbound socket.
+  CHECK(shunt_is_offloaded(fd) == 0);
+  sockaddr_in a{};
+  socklen_t l = sizeof a;
+  CHECK(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &l) == 0 && a.sin_port == 0);
+  return failures;
+}
+
+int run_rules() {
+  // SHUNT_RULES="kernel port=7001": that bind goes to the kernel (which does not own the
+  // address), the next port is offloaded.
+  int a = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in x = addr("10.9.0.1", 7001);
+  CHECK(bind(a, reinterpret_cast<sockaddr*>(&x), sizeof x) == -1 && errno == EADDRNOTAVAIL);
+  int b = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in y = addr("10.9.0.1", 7002);
+  CHECK(bind(b, reinterpret_cast<sockaddr*>(&y), sizeof y) == 0 && shunt_is_offloaded(b) == 1);
+  return failures;
+}
+
+int run_default_off() {
+  int a = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in x = addr("10.9.0.1", 7003);
+  CHECK(bind(a, reinterpret_cast<sockaddr*>(&x), sizeof x) == -1 && errno == EADDRNOTAVAIL);
+  int b = socket(AF_INET, SOCK_DGRAM, 0);
+  CHECK(shunt_set_offload(b, 1) == 0);
+  CHECK(bind(b, reinterpret_cast<sockaddr*>(&x), sizeof x) == 0 && shunt_is_offloaded(b) == 1);
+  return failures;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: preload_offload all|rules|default-off|exec-child FD\n");
+    return 2;
+  }
+  const std::string mode = argv[1];
+  int r;
+  if (mode == "all") {
+    r = run_all(argv[0]);
+  } else if (mode == "rules") {
+    r = run_rules();
+  } else if (mode == "default-off") {
+    r = run_default_off();
+  } else if (mode == "exec-child" && argc > 2) {
+    r = exec_child(std::atoi(argv[2]));
+  } else {
+    std::fprintf(stderr, "preload_offload: unknown mode %s\n", mode.c_str());
+    return 2;
+  }
+  if (r == 0) std::printf("preload_offload %s: ok\n", mode.c_str());
+  return r == 0 ? 0 : 1;
+}
