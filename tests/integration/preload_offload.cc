@@ -194,6 +194,23 @@ int run_all(const char* self) {
   CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   exchange(d, s, 65536, 7);
 
+  // `shunt stat` (SHUNT_STAT_BIN) lists this process's offloaded sockets, published by the
+  // progress thread every 100 ms.
+  if (const char* bin = std::getenv("SHUNT_STAT_BIN")) {
+    usleep(300'000);
+    std::string cmd = std::string(bin) + " stat --pid " + std::to_string(getpid());
+    std::string out;
+    if (FILE* p = popen(cmd.c_str(), "r")) {
+      char line[512];
+      while (std::fgets(line, sizeof line, p)) out += line;
+      CHECK(pclose(p) == 0);
+    }
+    CHECK(out.find("udp") != std::string::npos && out.find("10.9.0.1:7000") != std::string::npos);
+    CHECK(out.find("ESTABLISHED") != std::string::npos && out.find("10.9.0.1:7100") != std::string::npos);
+    CHECK(out.find(std::to_string(getpid()) + ":" + std::to_string(d)) != std::string::npos);
+    if (failures) std::fprintf(stderr, "shunt stat said:\n%s", out.c_str());
+  }
+
   // Close: the peer sees EOF.
   CHECK(close(d) == 0 && close(d2) == 0);
   CHECK(recv(s, b, sizeof b, 0) == 0);
