@@ -95,7 +95,7 @@ class Locked {
   ~Locked() { t_locked = false; }
 
  private:
-  std::lock_guard<std::mutex> g_;
+  std::lock_guard<StackMutex> g_;
 };
 
 // The runtime when this process drives one (a forked child's offloaded fds are the parent's).

@@ -231,6 +231,8 @@ bool settle(Runtime& r, int fd, const char* call, const sockaddr* local_sa, sock
 // The runtime for an fd the library handles; null (errno = EBADF) for an offloaded fd inherited
 // by a forked child, whose stack is the parent's.
 Runtime* runtime_for(int fd) {
+  // Re-entered from a signal handler on a thread inside the library: the placeholder answers.
+  if (StackMutex::held_here()) return nullptr;
   Runtime* r = Runtime::active();
   if (__builtin_expect(r != nullptr, 1)) return r;
   if (g_fds.pending(fd)) {
@@ -254,7 +256,7 @@ void raise_sigpipe() { pthread_kill(pthread_self(), SIGPIPE); }
 template <typename Op>
 ssize_t data_call(Runtime& r, Op op) {
   Runtime::begin_call();
-  std::lock_guard<std::mutex> g(r.mu());
+  std::lock_guard<StackMutex> g(r.mu());
   ssize_t n = op();
   if (n == -EAGAIN) {
     r.progress_locked();
@@ -270,7 +272,7 @@ ssize_t send_common(int fd, const msghdr* msg, int flags, bool is_write) {
   ssize_t n;
   {
     Runtime::begin_call();
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     if (g_fds.pending(fd) && msg->msg_name &&
         !settle(*r, fd, is_write ? "write" : "sendto", nullptr, 0, static_cast<const sockaddr*>(msg->msg_name),
                 msg->msg_namelen)) {
@@ -323,6 +325,7 @@ using shunt::preload::ret;
 using shunt::preload::Runtime;
 using shunt::preload::runtime_for;
 using shunt::preload::settle;
+using shunt::preload::StackMutex;
 
 // --- Sockets: creation and addressing.
 
@@ -335,6 +338,10 @@ SHUNT_EXPORT int socket(int domain, int type, int protocol) noexcept {
   const shunt::Config* config = g_config.load(std::memory_order_acquire);
   OffloadDecision d = decide_socket(config, domain, type, protocol);
   Runtime* r = nullptr;
+  if (d.offload && StackMutex::held_here()) {
+    d.offload = false;
+    d.reason = "made by a signal handler that interrupted the library";
+  }
   if (d.offload) {
     r = Runtime::get();
     if (!r) {
@@ -343,7 +350,7 @@ SHUNT_EXPORT int socket(int domain, int type, int protocol) noexcept {
     }
   }
   if (r) {
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     const int h = r->api().socket(domain, type, protocol);
     if (h < 0) {
       d.offload = false;
@@ -369,7 +376,7 @@ SHUNT_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) noexcept {
   Runtime* r = runtime_for(fd);
   if (!r) return SHUNT_REAL(bind)(fd, addr, len);
   {
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     if (!g_fds.pending(fd) || settle(*r, fd, "bind", addr, len, nullptr, 0)) {
       return ret(r->api().bind(r->handle_of(fd), addr, len));
     }
@@ -383,7 +390,7 @@ SHUNT_EXPORT int listen(int fd, int backlog) noexcept {
   Runtime* r = runtime_for(fd);
   if (!r) return SHUNT_REAL(listen)(fd, backlog);
   {
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     if (!g_fds.pending(fd) || settle(*r, fd, "listen", nullptr, 0, nullptr, 0)) {
       return ret(r->api().listen(r->handle_of(fd), backlog));
     }
@@ -404,13 +411,13 @@ int accept_common(const char* call, int fd, sockaddr* addr, socklen_t* len, int 
   const int nfd = SHUNT_REAL(socket)(shunt::preload::domain_of(fd), SOCK_STREAM | (flags & (SOCK_NONBLOCK | SOCK_CLOEXEC)), 0);
   if (nfd < 0) {
     const int e = errno;
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     r->api().close(c);
     errno = e;
     return -1;
   }
   {
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     r->bind_fd(nfd, c);
     r->note_fd(nfd);
     g_fds.set(nfd, FdKind::kOffloaded);
@@ -450,7 +457,7 @@ SHUNT_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
   if (!r) return SHUNT_REAL(connect)(fd, addr, len);
   {
     Runtime::begin_call();
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     if (!g_fds.pending(fd) || settle(*r, fd, "connect", nullptr, 0, addr, len)) {
       return ret(r->api().connect(r->handle_of(fd), addr, len));
     }
@@ -463,7 +470,7 @@ SHUNT_EXPORT int shutdown(int fd, int how) noexcept {
   if (forked_away(fd)) return ret(-EBADF);
   Runtime* r = runtime_for(fd);
   if (!r) return SHUNT_REAL(shutdown)(fd, how);
-  std::lock_guard<std::mutex> g(r->mu());
+  std::lock_guard<StackMutex> g(r->mu());
   return ret(r->api().shutdown(r->handle_of(fd), how));
 }
 
@@ -475,12 +482,13 @@ SHUNT_EXPORT int setsockopt(int fd, int level, int name, const void* val, sockle
     int on;
     std::memcpy(&on, val, sizeof on);
     Runtime* r = Runtime::active();
+    if (StackMutex::held_here()) return ret(-EAGAIN);
     if (!g_fds.pending(fd) || !r) {
       // Already placed (or never a candidate): nothing to change, say so.
       if (g_fds.kernel(fd) && on == 0) return 0;
       return ret(-EISCONN);
     }
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     if (on) {
       g_fds.set(fd, FdKind::kPendingOptIn);
     } else {
@@ -492,7 +500,7 @@ SHUNT_EXPORT int setsockopt(int fd, int level, int name, const void* val, sockle
   if (forked_away(fd)) return ret(-EBADF);
   Runtime* r = runtime_for(fd);
   if (!r) return SHUNT_REAL(setsockopt)(fd, level, name, val, len);
-  std::lock_guard<std::mutex> g(r->mu());
+  std::lock_guard<StackMutex> g(r->mu());
   const int h = r->handle_of(fd);
   int s = r->api().setsockopt(h, level, name, val, len);
   if (g_fds.pending(fd)) {
@@ -525,7 +533,7 @@ SHUNT_EXPORT int getsockopt(int fd, int level, int name, void* __restrict val, s
   if (forked_away(fd)) return ret(-EBADF);
   Runtime* r = runtime_for(fd);
   if (!r) return SHUNT_REAL(getsockopt)(fd, level, name, val, len);
-  std::lock_guard<std::mutex> g(r->mu());
+  std::lock_guard<StackMutex> g(r->mu());
   int s = r->api().getsockopt(r->handle_of(fd), level, name, val, len);
   if (s == -ENOPROTOOPT) return SHUNT_REAL(getsockopt)(fd, level, name, val, len);
   return ret(s);
@@ -536,7 +544,7 @@ SHUNT_EXPORT int getsockname(int fd, sockaddr* __restrict addr, socklen_t* __res
   if (forked_away(fd)) return ret(-EBADF);
   Runtime* r = runtime_for(fd);
   if (!r) return SHUNT_REAL(getsockname)(fd, addr, len);
-  std::lock_guard<std::mutex> g(r->mu());
+  std::lock_guard<StackMutex> g(r->mu());
   return ret(r->api().getsockname(r->handle_of(fd), addr, len));
 }
 
@@ -545,7 +553,7 @@ SHUNT_EXPORT int getpeername(int fd, sockaddr* __restrict addr, socklen_t* __res
   if (forked_away(fd)) return ret(-EBADF);
   Runtime* r = runtime_for(fd);
   if (!r) return SHUNT_REAL(getpeername)(fd, addr, len);
-  std::lock_guard<std::mutex> g(r->mu());
+  std::lock_guard<StackMutex> g(r->mu());
   return ret(r->api().getpeername(r->handle_of(fd), addr, len));
 }
 
@@ -758,8 +766,14 @@ namespace {
 void release_fd(int fd) {
   if (Runtime::active()) shunt::preload::mux_fd_closing(fd);
   if (g_fds.kernel(fd)) return;
+  if (StackMutex::held_here()) {
+    // A signal handler closing an fd while its thread is inside the library: the stack's
+    // socket stays open (a leak, not a deadlock); the number is the kernel's again.
+    g_fds.forget(fd);
+    return;
+  }
   if (Runtime* r = Runtime::active()) {
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     const int h = r->handle_of(fd);
     if (r->unbind_fd(fd) && h >= 0) r->api().close(h);
   }
@@ -768,12 +782,12 @@ void release_fd(int fd) {
 
 // `copy` now names what `orig` names (dup, dup2, dup3, F_DUPFD).
 void duplicated(int orig, int copy) {
-  if (g_fds.kernel(orig)) {
+  if (g_fds.kernel(orig) || StackMutex::held_here()) {
     g_fds.forget(copy);
     return;
   }
   if (Runtime* r = Runtime::active()) {
-    std::lock_guard<std::mutex> g(r->mu());
+    std::lock_guard<StackMutex> g(r->mu());
     r->bind_fd(copy, r->handle_of(orig));
     r->note_fd(copy);
   }
@@ -822,7 +836,7 @@ int fcntl_common(int (*real_fcntl)(int, int, ...), int fd, int cmd, void* arg) {
   if (!g_fds.kernel(fd) && cmd == F_SETFL) {
     if (forked_away(fd)) return ret(-EBADF);
     if (Runtime* r = runtime_for(fd)) {
-      std::lock_guard<std::mutex> g(r->mu());
+      std::lock_guard<StackMutex> g(r->mu());
       r->api().set_nonblocking(r->handle_of(fd), (reinterpret_cast<intptr_t>(arg) & O_NONBLOCK) != 0);
     }
   }
@@ -860,7 +874,7 @@ SHUNT_EXPORT int ioctl(int fd, unsigned long request, ...) noexcept {
     if (Runtime* r = runtime_for(fd)) {
       int s;
       {
-        std::lock_guard<std::mutex> g(r->mu());
+        std::lock_guard<StackMutex> g(r->mu());
         r->progress_locked();
         s = r->api().ioctl(r->handle_of(fd), request, arg);
       }

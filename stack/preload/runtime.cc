@@ -95,6 +95,8 @@ struct Runtime::Parts {
   int wait_fd = -1;
 };
 
+thread_local bool StackMutex::held_ = false;
+
 Runtime* Runtime::active() { return g_runtime.load(std::memory_order_acquire); }
 
 const char* Runtime::unavailable_reason() {
@@ -207,7 +209,7 @@ bool Runtime::start(std::string& error) {
     Runtime* r = g_runtime.load();
     if (!r) r = g_exiting_owner;
     if (!r) return;
-    std::unique_lock<std::mutex> l(r->mu_, std::try_to_lock);
+    std::unique_lock<StackMutex> l(r->mu_, std::try_to_lock);
     if (!l.owns_lock()) return;
     r->parts_->stats.reset();
     r->parts_->pcap.flush();  // the FILE's buffer would go with the process otherwise
@@ -374,7 +376,7 @@ void Runtime::progress_thread_main() {
 // so it closes every offloaded socket and polls until their data and FINs are acknowledged,
 // for at most SHUNT_EXIT_LINGER_MS.
 void Runtime::flush_at_exit() {
-  std::unique_lock<std::mutex> l(mu_, std::try_to_lock);
+  std::unique_lock<StackMutex> l(mu_, std::try_to_lock);
   if (!l.owns_lock()) return;  // a thread is inside the stack: leave it be
   for (int fd = 0; fd <= max_fd_; ++fd) {
     const int h = handle_of(fd);
@@ -409,7 +411,7 @@ void Runtime::atfork_child() {
   if (!r) return;
   // The device, its rings and the cable stay the parent's: the child must never touch them.
   r->forked_child_ = true;
-  new (&r->mu_) std::mutex();
+  new (&r->mu_) StackMutex();
   g_exiting_owner = r;  // its exit handler drops the inherited publisher without unlinking
   g_runtime.store(nullptr, std::memory_order_release);
   g_unavailable = "this process is a forked child: the offload device belongs to the parent";

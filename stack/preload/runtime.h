@@ -23,6 +23,32 @@ class SocketApi;
 
 namespace shunt::preload {
 
+// The runtime's lock. It knows whether this thread holds it (or is about to), so a signal handler
+// that interrupts the library and calls it again on the same thread is served by the kernel
+// (the fd's placeholder) instead of deadlocking on a lock its own thread holds.
+class StackMutex {
+ public:
+  void lock() {
+    held_ = true;  // before waiting: a handler that runs while we wait must not wait too
+    m_.lock();
+  }
+  void unlock() {
+    m_.unlock();
+    held_ = false;
+  }
+  bool try_lock() {
+    held_ = true;
+    if (m_.try_lock()) return true;
+    held_ = false;
+    return false;
+  }
+  static bool held_here() { return held_; }
+
+ private:
+  std::mutex m_;
+  static thread_local bool held_ __attribute__((tls_model("initial-exec")));
+};
+
 class Runtime {
  public:
   // The process's runtime, started on first call when SHUNT_DEVICE is set and the device opens;
@@ -34,7 +60,7 @@ class Runtime {
   // Why get() returned null: static or process-lifetime text.
   static const char* unavailable_reason();
 
-  std::mutex& mu() { return mu_; }
+  StackMutex& mu() { return mu_; }
   // Under mu().
   Stack& stack() { return *stack_; }
   SocketApi& api() { return *api_; }
@@ -101,7 +127,7 @@ class Runtime {
   static void atfork_parent();
   static void atfork_child();
 
-  std::mutex mu_;
+  StackMutex mu_;
   Config config_;
   OffloadRules rules_;
   struct Parts;

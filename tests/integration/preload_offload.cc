@@ -13,8 +13,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,6 +92,45 @@ void exchange(int a, int b, size_t n, char seed) {
   CHECK(in == out);
 }
 
+// A signal handler that calls into offloaded sockets while its thread may be inside the library
+// (holding the stack's lock): the call must be served (by the stack or the placeholder), never
+// deadlock.
+volatile sig_atomic_t g_handler_calls = 0;
+int g_handler_fd = -1;       // getsockname on the connection being read
+int g_handler_udp_fd = -1;   // a non-blocking recv on an idle offloaded UDP socket
+void on_alarm(int) {
+  const int saved = errno;
+  sockaddr_in a{};
+  socklen_t l = sizeof a;
+  (void)getsockname(g_handler_fd, reinterpret_cast<sockaddr*>(&a), &l);
+  char b[8];
+  (void)recv(g_handler_udp_fd, b, sizeof b, MSG_DONTWAIT);
+  g_handler_calls = g_handler_calls + 1;
+  errno = saved;
+}
+
+void signal_reentry(int a, int b, int udp) {
+  g_handler_fd = b;
+  g_handler_udp_fd = udp;
+  struct sigaction sa {};
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, nullptr);
+  itimerval it{{0, 200}, {0, 200}};
+  setitimer(ITIMER_REAL, &it, nullptr);
+  char buf[64] = {};
+  int one = 1;
+  CHECK(setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0);  // no Nagle wait per message
+  for (int i = 0; i < 3000; ++i) {
+    CHECK(send(a, buf, sizeof buf, 0) == ssize_t(sizeof buf));
+    CHECK(recv_all(b, buf, sizeof buf));
+  }
+  itimerval off{};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  signal(SIGALRM, SIG_DFL);
+  CHECK(g_handler_calls > 0);
+}
+
 int run_all(const char* self) {
   // UDP bound to the offload interface's address: offloaded. To loopback: the kernel's.
   int u = socket(AF_INET, SOCK_DGRAM, 0);
@@ -138,6 +180,7 @@ int run_all(const char* self) {
   CHECK(shunt_is_offloaded(c) == 1 && shunt_is_offloaded(s) == 1);
   exchange(c, s, 1 << 20, 1);
   exchange(s, c, 1 << 20, 2);
+  signal_reentry(c, s, u2);
 
   // Non-blocking through fcntl, and FIONREAD.
   int fl0 = fcntl(s, F_GETFL);
