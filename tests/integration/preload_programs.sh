@@ -80,8 +80,16 @@ sockperf_throughput_ok() {  # client output, server output
   sent=$(sed -n 's/.*Total of \([0-9][0-9]*\) messages sent.*/\1/p' "$1" | tail -1)
   received=$(sed -n 's/.*Total \([0-9][0-9]*\) messages received.*/\1/p' "$2" | tail -1)
   [ "${sent:-0}" -gt 0 ] || complain "sockperf throughput sent nothing"
-  [ "${sent:-x}" = "${received:-y}" ] || complain "sockperf throughput: ${sent:-?} messages sent, ${received:-?} received"
-  grep -q 'Summary: Total Dropped/OOO: 0$' "$2" || complain "sockperf's server saw gaps (dropped or out-of-order messages)"
+  if [ "$proto_name" = tcp ]; then
+    # TCP: every message, in order.
+    [ "${sent:-x}" = "${received:-y}" ] || complain "sockperf throughput: ${sent:-?} messages sent, ${received:-?} received"
+    grep -q 'Summary: Total Dropped/OOO: 0$' "$2" || complain "sockperf's server saw gaps (dropped or out-of-order messages)"
+  else
+    # UDP may drop: a receiving process drains its NIC only while it runs, and on a loaded
+    # 2-core machine it can be off the CPU for milliseconds. Most must arrive; the loss is shown.
+    [ "${received:-0}" -ge $(( ${sent:-0} / 2 )) ] || complain "sockperf throughput: ${sent:-?} messages sent, only ${received:-?} received"
+    grep 'Total Dropped/OOO' "$2" | tail -1
+  fi
   grep -iE 'error|fail' "$1" "$2" && complain "sockperf throughput printed an error"
   echo "throughput: $sent messages sent, ${received:-?} received; $(grep 'Message Rate' "$1" | sed 's/.*Summary: //')"
 }
@@ -103,7 +111,7 @@ run_sockperf() {  # $1: udp or tcp
   pair --need sockperf --ready "$ready" \
     --server sockperf sr "${proto[@]}" -i @SERVER_IP@ -p $port -g \
     --client sockperf tp "${proto[@]}" -i @SERVER_IP@ -p $port -t 1 -m 64 "${rate[@]}" || fail=1
-  sockperf_throughput_ok "$work/client.out" "$work/server.out"
+  proto_name=$1 sockperf_throughput_ok "$work/client.out" "$work/server.out"
   all_offloaded
 }
 
