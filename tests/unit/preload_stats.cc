@@ -413,7 +413,7 @@ BOOST_AUTO_TEST_CASE(scan_removes_objects_of_dead_processes_and_skips_foreign_mo
   const uid_t uid = ::getuid();
   auto write_object = [&](pid_t pid, mode_t mode, std::vector<uint8_t> b) {
     const int32_t p32 = pid;
-    std::memcpy(b.data() + offsetof(stats::Header, pid), &p32, 4);
+    if (b.size() >= offsetof(stats::Header, pid) + 4) std::memcpy(b.data() + offsetof(stats::Header, pid), &p32, 4);
     const std::string path = dir + "/shunt-stat-" + std::to_string(uid) + "-" + std::to_string(pid);
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
     BOOST_TEST_REQUIRE(fd >= 0);
