@@ -85,23 +85,14 @@ class MuxFlags {
 };
 constinit MuxFlags g_flags;
 
-// Set while this thread holds the runtime's lock in this file: a signal handler that calls poll
-// or epoll_wait then gets the kernel's view rather than a deadlock.
-__attribute__((tls_model("initial-exec"))) thread_local bool t_locked = false;
-
-class Locked {
- public:
-  explicit Locked(Runtime& rt) : g_(rt.mu()) { t_locked = true; }
-  ~Locked() { t_locked = false; }
-
- private:
-  std::lock_guard<StackMutex> g_;
-};
+using Locked = std::lock_guard<StackMutex>;
 
 // The runtime when this process drives one (a forked child's offloaded fds are the parent's).
+// A signal handler that calls poll or epoll_wait on a thread that holds the runtime's lock gets
+// the kernel's view rather than a deadlock (StackMutex).
 Runtime* live_runtime() {
   Runtime* rt = Runtime::active();
-  if (!rt || rt->forked_child() || t_locked) return nullptr;
+  if (!rt || rt->forked_child() || StackMutex::held_here()) return nullptr;
   return rt;
 }
 
@@ -177,7 +168,7 @@ class WakeRegistration {
   explicit WakeRegistration(Runtime& rt) : rt_(rt) {}
   ~WakeRegistration() {
     if (fd_ >= 0) {
-      Locked g(rt_);
+      Locked g(rt_.mu());
       rt_.remove_wake_fd(fd_);
     }
   }
@@ -189,7 +180,7 @@ class WakeRegistration {
         failed_ = true;
         return -1;
       }
-      Locked g(rt_);
+      Locked g(rt_.mu());
       rt_.add_wake_fd(fd);
       fd_ = fd;
     }
@@ -505,7 +496,7 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
     int n = 0;
     bool kernel_members = true;
     {
-      Locked g(*rt);
+      Locked g(rt->mu());
       rt->progress_locked();
       Registry* r = find_registry(epfd);
       if (!r) {
@@ -530,7 +521,7 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
       continue;
     }
     {
-      Locked g(*rt);
+      Locked g(rt->mu());
       if (Registry* r = find_registry(epfd)) settle_all_stale(*rt, *r);
     }
     // Sleep in the kernel: the registry's eventfd wakes the real epoll_wait when an offloaded
@@ -608,7 +599,7 @@ int poll_mux(Runtime& rt, pollfd* fds, nfds_t nfds, Nanos timeout, const sigset_
   auto round = [&]() -> int {
     int count = 0;
     {
-      Locked g(rt);
+      Locked g(rt.mu());
       rt.progress_locked();
       for (nfds_t i = 0; i < nfds; ++i) {
         pollfd& p = fds[i];
@@ -723,7 +714,7 @@ int select_mux(Runtime& rt, int n, fd_set* r, fd_set* w, fd_set* e, Nanos timeou
       if (sets[s]) std::fill(words(sets[s]), words(sets[s]) + nw, Word(0));
     }
     {
-      Locked g(rt);
+      Locked g(rt.mu());
       rt.progress_locked();
       for (int fd : off) {
         const int h = rt.handle_of(fd);
@@ -789,10 +780,10 @@ int select_mux(Runtime& rt, int n, fd_set* r, fd_set* w, fd_set* e, Nanos timeou
 
 void mux_fd_closing(int fd) {
   const uint8_t f = g_flags.get(fd);
-  if (!f || t_locked) return;
+  if (!f || StackMutex::held_here()) return;
   Runtime* rt = Runtime::active();
   if (!rt) return;
-  Locked g(*rt);
+  Locked g(rt->mu());
   Registries& s = regs();
   if (f & kIsMember) {
     if (auto it = s.by_fd.find(fd); it != s.by_fd.end()) {
@@ -930,7 +921,7 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
         ((mux::g_flags.get(epfd) & mux::kHasRegistry) ||
          (mux::g_flags.get(fd) & mux::kHasRegistry))) {
       const int saved = errno;
-      mux::Locked g(*rt);
+      mux::Locked g(rt->mu());
       mux::Registry* r = mux::find_registry(epfd);
       if (!r && op == EPOLL_CTL_ADD) {
         // An epoll fd with offloaded members inside another set: the outer set's waits must
@@ -954,7 +945,7 @@ SHUNT_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) noexcept {
     errno = EFAULT;
     return -1;
   }
-  mux::Locked g(*rt);
+  mux::Locked g(rt->mu());
   const int handle = rt->handle_of(fd);
   mux::Registry* r = mux::find_registry(epfd);
   if (handle < 0 || (!r && op != EPOLL_CTL_ADD)) {
