@@ -114,4 +114,12 @@ struct IpAddr {
 // True if `a` is inside prefix/len of the same family.
 bool prefix_match(const IpAddr& a, const IpAddr& prefix, int len);
 
+// The stack's internal form of an address: an IPv4-mapped IPv6 address (::ffff:a.b.c.d,
+// RFC 4291 2.5.5.2) becomes the IPv4 address it maps; every other address is itself.
+inline IpAddr unmapped(const Ipv6Addr& a) {
+  if (a.is_v4_mapped()) return IpAddr(Ipv4Addr::read(a.b.data() + 12));
+  return IpAddr(a);
+}
+inline IpAddr unmapped(const IpAddr& a) { return a.is_v6() ? unmapped(a.v6) : a; }
+
 }  // namespace shunt

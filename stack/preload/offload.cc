@@ -82,12 +82,6 @@ bool parse_net(const std::string& s, std::optional<IpAddr>& addr, int& len) {
   return true;
 }
 
-// An IPv4-mapped IPv6 address as the IPv4 address it maps.
-IpAddr unmapped(const IpAddr& a) {
-  if (a.is_v6() && a.v6.is_v4_mapped()) return IpAddr(Ipv4Addr::read(a.v6.b.data() + 12));
-  return a;
-}
-
 }  // namespace
 
 OffloadRules OffloadRules::parse(const std::string& text, std::vector<std::string>& errors) {

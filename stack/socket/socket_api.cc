@@ -41,10 +41,7 @@ bool needs_scope(const Ipv6Addr& a) {
 Ipv4Addr v4_of(const in_addr& a) { return Ipv4Addr{ntohl(a.s_addr)}; }
 Ipv6Addr v6_of(const in6_addr& a) { return Ipv6Addr::read(reinterpret_cast<const uint8_t*>(&a)); }
 // Our internal form: an IPv4-mapped IPv6 address becomes IPv4.
-IpAddr internal(const Ipv6Addr& a) {
-  if (a.is_v4_mapped()) return IpAddr(Ipv4Addr::read(a.b.data() + 12));
-  return IpAddr(a);
-}
+IpAddr internal(const Ipv6Addr& a) { return unmapped(a); }
 Ipv6Addr mapped(Ipv4Addr a) {
   Ipv6Addr m;
   m.b[10] = m.b[11] = 0xff;
