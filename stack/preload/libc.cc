@@ -181,6 +181,18 @@ void* const kFallbacks[kFnCount] = {SHUNT_INTERPOSED(SHUNT_FALLBACK)};
 
 const char* fn_name(Fn f) { return kNames[int(f)]; }
 
+void say(const char* s, size_t n) {
+  const int saved = errno;
+  while (n > 0) {
+    ssize_t w = SHUNT_REAL(write)(STDERR_FILENO, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    s += w;
+    n -= size_t(w);
+  }
+  errno = saved;
+}
+
 void* resolve(Fn f) {
   const int i = int(f);
   if (t_resolving) return kFallbacks[i];

@@ -65,6 +65,10 @@ void resolve_all();
 // The exported name of `f` ("socket").
 const char* fn_name(Fn f);
 
+// Writes `n` bytes to stderr through libc's write (whole, retrying on EINTR); errno is preserved.
+// The library's one way to print: a line is one call, so lines of threads do not mix.
+void say(const char* s, size_t n);
+
 template <typename T>
 inline T real(Fn f) {
   void* p = g_real[int(f)].load(std::memory_order_acquire);

@@ -49,18 +49,6 @@ namespace {
 std::atomic<const Config*> g_config{nullptr};
 std::atomic<bool> g_debug{false};
 
-// Writes one line to stderr with one write(2); errno is preserved.
-void say(const char* s, size_t n) {
-  const int saved = errno;
-  while (n > 0) {
-    ssize_t w = SHUNT_REAL(write)(STDERR_FILENO, s, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) break;
-    s += w;
-    n -= size_t(w);
-  }
-  errno = saved;
-}
 
 
 void note_accepted(const char* call, int listen_fd, int fd) {
@@ -160,8 +148,7 @@ bool sockaddr_ip(const sockaddr* sa, socklen_t len, IpAddr& ip, uint16_t& port) 
   }
   if (sa->sa_family == AF_INET6 && len >= socklen_t(sizeof(sockaddr_in6))) {
     auto* in = reinterpret_cast<const sockaddr_in6*>(sa);
-    Ipv6Addr a = Ipv6Addr::read(reinterpret_cast<const uint8_t*>(&in->sin6_addr));
-    ip = a.is_v4_mapped() ? IpAddr(Ipv4Addr::read(a.b.data() + 12)) : IpAddr(a);
+    ip = unmapped(Ipv6Addr::read(reinterpret_cast<const uint8_t*>(&in->sin6_addr)));
     port = ntohs(in->sin6_port);
     return true;
   }
@@ -357,8 +344,7 @@ SHUNT_EXPORT int socket(int domain, int type, int protocol) noexcept {
       d.reason = "the stack refused the socket";
     } else {
       r->bind_fd(fd, h);
-      r->note_fd(fd);
-      g_fds.set(fd, FdKind::kPending);
+        g_fds.set(fd, FdKind::kPending);
     }
   }
   if (debug()) {
@@ -419,7 +405,6 @@ int accept_common(const char* call, int fd, sockaddr* addr, socklen_t* len, int 
   {
     std::lock_guard<StackMutex> g(r->mu());
     r->bind_fd(nfd, c);
-    r->note_fd(nfd);
     g_fds.set(nfd, FdKind::kOffloaded);
   }
   if (debug()) debug_line("shunt: %s(%d) = %d: offloaded", call, fd, nfd);
@@ -789,7 +774,6 @@ void duplicated(int orig, int copy) {
   if (Runtime* r = Runtime::active()) {
     std::lock_guard<StackMutex> g(r->mu());
     r->bind_fd(copy, r->handle_of(orig));
-    r->note_fd(copy);
   }
   g_fds.duplicated(orig, copy);
 }

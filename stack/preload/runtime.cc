@@ -48,16 +48,8 @@ thread_local bool tl_starting = false;  // this thread is opening the device: it
 thread_local Nanos tl_spin_until = 0;
 
 void say_line(const std::string& s) {
-  std::string line = "shunt: " + s + "\n";
-  const char* p = line.data();
-  size_t n = line.size();
-  while (n > 0) {
-    ssize_t w = SHUNT_REAL(write)(STDERR_FILENO, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) break;
-    p += w;
-    n -= size_t(w);
-  }
+  const std::string line = "shunt: " + s + "\n";
+  say(line.data(), line.size());
 }
 
 // "A.B.C.D/N" or "ADDR/N" into addr and prefix; false when it is not one of `family`.
@@ -91,6 +83,7 @@ struct Runtime::Parts {
   std::vector<int32_t> refs;  // per handle: fds naming it
   std::unique_ptr<stats::StatsPublisher> stats;
   Nanos next_stats = 0;
+  uint64_t polls = 63;  // the first poll publishes
   pid_t owner = 0;
   int wait_fd = -1;
 };
@@ -239,6 +232,7 @@ void Runtime::bind_fd(int fd, int handle) {
   if (size_t(handle) >= refs.size()) refs.resize(size_t(handle) + 1, 0);
   ++refs[size_t(handle)];
   g_handles[fd].store(handle + 1, std::memory_order_release);
+  max_fd_ = std::max(max_fd_, fd);
 }
 
 bool Runtime::unbind_fd(int fd) {
@@ -252,7 +246,9 @@ bool Runtime::unbind_fd(int fd) {
 
 Nanos Runtime::progress_locked() {
   Nanos next = stack_->poll();
-  if (parts_->stats) {
+  // Statistics every 100 ms. Busy-polling threads poll millions of times a second, so the clock
+  // is read for this once every 64 polls, not on each.
+  if (parts_->stats && (++parts_->polls & 63) == 0) {
     const Nanos t = now();
     if (t >= parts_->next_stats) {
       parts_->next_stats = t + 100 * kMilli;
@@ -260,10 +256,6 @@ Nanos Runtime::progress_locked() {
     }
   }
   return next;
-}
-
-void Runtime::note_fd(int fd) {
-  if (fd > max_fd_) max_fd_ = fd;
 }
 
 void Runtime::on_readiness(int handle) {
@@ -323,7 +315,7 @@ bool Runtime::wait_locked(Nanos deadline) {
   Nanos wake = deadline;
   if (!has_progress_thread()) {
     // Nobody else polls: come back for the stack's next deadline, and soon anyway.
-    wake = std::min({deadline, stack_->poll(), t + 50 * kMicro});
+    wake = std::min({deadline, progress_locked(), t + 50 * kMicro});
   }
   const uint32_t seen = activity();
   mu_.unlock();

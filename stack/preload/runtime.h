@@ -76,7 +76,6 @@ class Runtime {
   void bind_fd(int fd, int handle);
   bool unbind_fd(int fd);
   // Under mu(): the highest fd number ever bound (for listing sockets).
-  void note_fd(int fd);
   int max_fd() const { return max_fd_; }
 
   // Under mu(): one stack poll (receive completions, timers, transmit flush); returns the
