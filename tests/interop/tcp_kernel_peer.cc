@@ -80,84 +80,7 @@ Nanos transfer_limit(uint64_t bytes) {
   return std::max<Nanos>(30 * kSecond, Nanos(double(bytes) / 100e6 * 120.0 * double(kSecond)));
 }
 
-// ----- The byte pattern and the running hash.
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// Bytes [offset, offset + len) of the stream seeded by `seed`: word k is splitmix64(seed ^ k).
-void fill_pattern(uint64_t seed, uint64_t offset, uint8_t* out, size_t len) {
-  while (len > 0) {
-    const uint64_t word = splitmix64(seed ^ (offset / 8));
-    uint8_t bytes[8];
-    std::memcpy(bytes, &word, 8);
-    const size_t at = offset % 8;
-    const size_t n = std::min<size_t>(8 - at, len);
-    std::memcpy(out, bytes + at, n);
-    out += n;
-    offset += n;
-    len -= n;
-  }
-}
-
-constexpr uint64_t kFnvBasis = 0xcbf29ce484222325ull;
-uint64_t fnv1a(uint64_t h, const uint8_t* p, size_t n) {
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ull;
-  return h;
-}
-
-// What one side saw of one direction of a transfer.
-struct StreamCheck {
-  uint64_t seed = 0;
-  uint64_t bytes = 0;
-  uint64_t hash = kFnvBasis;
-  uint64_t mismatch = UINT64_MAX;  // offset of the first byte that differed
-  std::vector<uint8_t> expect = std::vector<uint8_t>(kChunk);
-
-  void sent(const uint8_t* p, size_t n) {
-    hash = fnv1a(hash, p, n);
-    bytes += n;
-  }
-  void received(const uint8_t* p, size_t n) {
-    if (expect.size() < n) expect.resize(n);
-    fill_pattern(seed, bytes, expect.data(), n);
-    if (mismatch == UINT64_MAX && std::memcmp(p, expect.data(), n) != 0) {
-      for (size_t i = 0; i < n; ++i) {
-        if (p[i] != expect[i]) {
-          mismatch = bytes + i;
-          break;
-        }
-      }
-    }
-    hash = fnv1a(hash, p, n);
-    bytes += n;
-  }
-};
-
-constexpr uint64_t kSeedClientToServer = 0x5348554e54433253ull;  // each direction its own bytes
-constexpr uint64_t kSeedServerToClient = 0x5348554e54533243ull;
-
-double seconds_between(const timespec& a, const timespec& b) {
-  return double(b.tv_sec - a.tv_sec) + double(b.tv_nsec - a.tv_nsec) / 1e9;
-}
-
-timespec mono_now() {
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t;
-}
-
-std::string rate(uint64_t bytes, double seconds) {
-  char buf[128];
-  if (seconds <= 0) return "n/a";
-  std::snprintf(buf, sizeof buf, "%.1f MB in %.2f s = %.1f MB/s (%.2f Gbit/s)", double(bytes) / 1e6, seconds,
-                double(bytes) / 1e6 / seconds, double(bytes) * 8 / 1e9 / seconds);
-  return buf;
-}
+// The byte pattern, the running hash and rates: tests/support/kernel_report.h.
 
 // ----- The environment: namespace, TAP interface, stack.
 
@@ -326,16 +249,7 @@ KernelPeer& env() {
   return *g_env;
 }
 
-// ----- Addresses, the kernel child's report, pipes (tests/support/kernel_report.h).
-using test::addr_str;
-using test::kernel_tcp_info;
-using test::KernelReport;
-using test::make_addr;
-using test::Pipe;
-using test::read_report;
-using test::set_timeouts;
-using test::SockAddr;
-using test::write_report;
+// Addresses, the kernel child's report, pipes: tests/support/kernel_report.h.
 
 // Connects (client) or listens and accepts one connection (server); the listener's readiness
 // goes to `ready_fd`. Returns the connected fd or -1 (with a line saying why).
