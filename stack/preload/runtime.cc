@@ -196,14 +196,15 @@ bool Runtime::start(std::string& error) {
     if (!p->stats) say_line("SHUNT_STATS: " + e + "; `shunt stat` will not list this process");
   }
   std::atexit([] {
-    if (Runtime* r = g_runtime.load()) r->flush_at_exit();
-    // The statistics object goes too (only the creating process unlinks it; a killed one's is
-    // removed by `shunt stat`).
     Runtime* r = g_runtime.load();
+    const bool own = r != nullptr;  // a forked child's inherited runtime is only torn down
     if (!r) r = g_exiting_owner;
     if (!r) return;
-    std::unique_lock<StackMutex> l(r->mu_, std::try_to_lock);
+    std::unique_lock<StackMutex> l = r->lock_at_exit();
     if (!l.owns_lock()) return;
+    if (own) r->flush_at_exit_locked();
+    // The statistics object goes too (only the creating process unlinks it; a killed one's is
+    // removed by `shunt stat`).
     r->parts_->stats.reset();
     r->parts_->pcap.flush();  // the FILE's buffer would go with the process otherwise
   });
@@ -367,9 +368,21 @@ void Runtime::progress_thread_main() {
 // sending what they hold until the peer has it) only this process can do for offloaded ones,
 // so it closes every offloaded socket and polls until their data and FINs are acknowledged,
 // for at most SHUNT_EXIT_LINGER_MS.
-void Runtime::flush_at_exit() {
-  std::unique_lock<StackMutex> l(mu_, std::try_to_lock);
-  if (!l.owns_lock()) return;  // a thread is inside the stack: leave it be
+std::unique_lock<StackMutex> Runtime::lock_at_exit() {
+  std::unique_lock<StackMutex> l(mu_, std::defer_lock);
+  if (StackMutex::held_here()) return l;  // exit() from a handler that interrupted the stack
+  // The progress thread and the program's other threads hold the lock for one poll at a time
+  // (waiters release it between polls), so keep trying for up to a second: a single try_lock
+  // lost the race to the progress thread now and then, and the process left with data unsent.
+  const Nanos give_up = now() + kSecond;
+  while (!l.try_lock() && now() < give_up) {
+    timespec ts{0, 5'000};
+    nanosleep(&ts, nullptr);
+  }
+  return l;  // not owned if a thread stays inside the stack that long: leave it be
+}
+
+void Runtime::flush_at_exit_locked() {
   for (int fd = 0; fd <= max_fd_; ++fd) {
     const int h = handle_of(fd);
     if (h < 0) continue;

@@ -113,9 +113,11 @@ class Runtime {
   // fork(): the child has no device (the parent keeps it); from then on every inherited
   // offloaded fd answers as docs/preload.md says and new sockets go to the kernel.
   bool forked_child() const { return forked_child_; }
-  // At exit: closes every offloaded socket and polls until TCP has delivered what they held
-  // (bounded by SHUNT_EXIT_LINGER_MS).
-  void flush_at_exit();
+  // At exit: the lock, waited for up to a second (not held if this thread already holds it);
+  // then, under it, close every offloaded socket and poll until TCP has delivered what they
+  // held (bounded by SHUNT_EXIT_LINGER_MS).
+  std::unique_lock<StackMutex> lock_at_exit();
+  void flush_at_exit_locked();
 
  private:
   Runtime() = default;

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Two unmodified Python programs under libshunt.so as hosts of a `shunt netsim` network (issue 5's
-# real-time mode): a TCP echo of 1 MiB through a simulated 1 Gbit/s, 50 us cable, every byte
+# real-time mode): a TCP echo of 1 MiB through a simulated 1 Gbit/s, 50 us cable losing 2% of
+# frames (so retransmissions run, also after the server has closed and is exiting), every byte
 # compared, and both sides' sockets shown offloaded by SHUNT_DEBUG.
 #   preload_netsim.sh LIBSHUNT SHUNT_NETSIM
 set -u
@@ -16,7 +17,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-timeout 60 "$netsim" --dir "$dir/net" --rate 1Gbps --delay 50us --wait 30 >"$dir/netsim.log" 2>&1 &
+timeout 60 "$netsim" --dir "$dir/net" --rate 1Gbps --delay 50us --loss 0.02 --wait 30 >"$dir/netsim.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/net/host1.sock" ] && break; sleep 0.1; done
 
