@@ -1,0 +1,28 @@
+// Net over the virtual-time harness (stack/harness): `hosts` stacks on one SimLink (a shared
+// segment), each behind the simulated mlx5 NIC ("mlx5sim") or straight on its port ("sim").
+// Host i is 10.0.0.(i+1)/24 and fd00::(i+1)/64.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "bindings/net.h"
+#include "stack/core/config.h"
+
+namespace shunt::bindings {
+
+struct SimNetOptions {
+  size_t hosts = 2;
+  std::string nic = "mlx5sim";  // "mlx5sim" or "sim"
+  uint64_t rate_bps = 10'000'000'000ull;
+  Nanos delay = 1'000;  // one way
+  uint32_t mtu = 1500;
+  double loss = 0;      // probability that a frame is lost on the link (seeded by `seed`)
+  uint64_t seed = 1;
+  Config config;        // every stack's (and NIC model's) configuration; seed overrides config.seed
+  std::string pcap;     // pcap of the link, if not empty
+};
+
+// Null with `error` set when the options are invalid or a NIC cannot be set up.
+std::unique_ptr<Net> make_sim_net(const SimNetOptions& options, std::string& error);
+
+}  // namespace shunt::bindings
