@@ -138,6 +138,12 @@ int fb_epoll_pwait2(int ep, epoll_event* ev, int n, const timespec* t, const sig
 }
 // A raw clone would skip libc's fork bookkeeping (atfork handlers, locks); refuse instead.
 // Only reachable if fork() were called from inside dlsym().
+ssize_t fb_sendfile(int out, int in, off_t* off, size_t n) noexcept {
+  return syscall(SYS_sendfile, out, in, off, n);
+}
+ssize_t fb_splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t n, unsigned flags) {
+  return syscall(SYS_splice, in, off_in, out, off_out, n, flags);
+}
 pid_t fb_fork() noexcept {
   errno = ENOSYS;
   return -1;

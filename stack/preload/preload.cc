@@ -18,7 +18,11 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
 
 #include <algorithm>
 #include <atomic>
@@ -715,6 +719,153 @@ SHUNT_EXPORT ssize_t writev(int fd, const iovec* iov, int n) {
     if (r != kToKernel) return r;
   }
   return SHUNT_REAL(writev)(fd, iov, n);
+}
+
+// sendfile(2) and splice(2) with an offloaded socket on one side. The kernel cannot move bytes
+// into or out of a socket it does not carry, so the library copies them through a buffer, and
+// never takes from the source more than the destination accepts: nothing is read and then lost.
+namespace {
+constexpr size_t kCopyChunk = 64 * 1024;
+
+struct CopyBuffer {
+  char* p = static_cast<char*>(std::malloc(kCopyChunk));
+  ~CopyBuffer() { std::free(p); }
+};
+
+bool nonblocking(int fd) {
+  const int fl = fcntl(fd, F_GETFL);  // the library's own: offloaded sockets keep their mode
+  return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+// Sends all of p[0, n) on the offloaded socket `fd`, waiting for room even if the socket is
+// non-blocking (the caller already holds these bytes: they must not be dropped). Returns what
+// was sent, or -1 with errno if nothing was.
+ssize_t send_fully(int fd, const char* p, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t w = send(fd, p + done, n - done, done ? MSG_NOSIGNAL : 0);  // SIGPIPE as Linux
+    if (w > 0) {
+      done += size_t(w);
+      continue;
+    }
+    if (w < 0 && errno == EAGAIN) {
+      pollfd pfd{fd, POLLOUT, 0};
+      (void)poll(&pfd, 1, 100);
+      continue;
+    }
+    if (done > 0) return ssize_t(done);
+    return -1;
+  }
+  return ssize_t(done);
+}
+
+// How many bytes the offloaded socket `fd` takes now: its send buffer less what it holds.
+size_t send_room(int fd) {
+  int sndbuf = 0, queued = 0;
+  socklen_t l = sizeof sndbuf;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l) != 0 || ioctl(fd, SIOCOUTQ, &queued) != 0) {
+    return kCopyChunk;
+  }
+  return sndbuf > queued ? size_t(sndbuf - queued) : 0;
+}
+
+// sendfile onto an offloaded socket: pread from the file at the offset (or its position), send,
+// then move the offset (or position) by what was sent.
+ssize_t sendfile_offloaded(int out_fd, int in_fd, off_t* offset, size_t count) {
+  off_t pos = offset ? *offset : ::lseek(in_fd, 0, SEEK_CUR);
+  if (pos < 0) return ret<ssize_t>(errno == ESPIPE ? -EINVAL : -errno);  // as Linux: in_fd must be seekable
+  CopyBuffer buf;
+  if (!buf.p) return ret<ssize_t>(-ENOMEM);
+  size_t total = 0;
+  while (total < count) {
+    size_t want = std::min(count - total, kCopyChunk);
+    const ssize_t got = pread(in_fd, buf.p, want, pos);
+    if (got < 0) {
+      if (total == 0) return -1;
+      break;
+    }
+    if (got == 0) break;  // end of file
+    // SIGPIPE as Linux raises it: for the call's first send only.
+    const ssize_t w = send(out_fd, buf.p, size_t(got), total ? MSG_NOSIGNAL : 0);
+    if (w < 0) {
+      if (total == 0) return -1;
+      break;
+    }
+    total += size_t(w);
+    pos += w;
+    if (w < got) break;  // a non-blocking socket is full
+  }
+  if (offset) {
+    *offset = pos;
+  } else {
+    (void)::lseek(in_fd, pos, SEEK_SET);
+  }
+  return ssize_t(total);
+}
+
+// splice from a pipe onto an offloaded socket.
+ssize_t splice_to_offloaded(int pipe_fd, int sock_fd, size_t len, unsigned flags) {
+  size_t want = std::min(len, kCopyChunk);
+  if (nonblocking(sock_fd) || (flags & SPLICE_F_NONBLOCK)) {
+    want = std::min(want, send_room(sock_fd));
+    if (want == 0) return ret<ssize_t>(-EAGAIN);
+  }
+  CopyBuffer buf;
+  if (!buf.p) return ret<ssize_t>(-ENOMEM);
+  const ssize_t got = SHUNT_REAL(read)(pipe_fd, buf.p, want);
+  if (got <= 0) return got;
+  return send_fully(sock_fd, buf.p, size_t(got));
+}
+
+// splice from an offloaded socket into a pipe: never more than the pipe has room for.
+ssize_t splice_from_offloaded(int sock_fd, int pipe_fd, size_t len, unsigned flags) {
+  const int size = SHUNT_REAL(fcntl)(pipe_fd, F_GETPIPE_SZ);
+  if (size < 0) return ret<ssize_t>(-EINVAL);  // not a pipe
+  size_t room = 0;
+  for (;;) {
+    int held = 0;
+    if (SHUNT_REAL(ioctl)(pipe_fd, FIONREAD, &held) != 0) return -1;
+    room = size > held ? size_t(size - held) : 0;
+    if (room > 0) break;
+    if (flags & SPLICE_F_NONBLOCK) return ret<ssize_t>(-EAGAIN);
+    pollfd pfd{pipe_fd, POLLOUT, 0};
+    if (SHUNT_REAL(poll)(&pfd, 1, -1) < 0) return -1;
+  }
+  CopyBuffer buf;
+  if (!buf.p) return ret<ssize_t>(-ENOMEM);
+  const ssize_t got = recv(sock_fd, buf.p, std::min({len, room, kCopyChunk}),
+                           (flags & SPLICE_F_NONBLOCK) ? MSG_DONTWAIT : 0);
+  if (got <= 0) return got;
+  const ssize_t w = SHUNT_REAL(write)(pipe_fd, buf.p, size_t(got));
+  return w;
+}
+}  // namespace
+
+SHUNT_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
+  if (__builtin_expect(!g_fds.kernel(out_fd), 0) && g_fds.offloaded(out_fd)) {
+    if (forked_away(out_fd)) return ret<ssize_t>(-EBADF);
+    return sendfile_offloaded(out_fd, in_fd, offset, count);
+  }
+  return SHUNT_REAL(sendfile)(out_fd, in_fd, offset, count);
+}
+
+SHUNT_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
+  static_assert(sizeof(off64_t) == sizeof(off_t), "64-bit off_t only");
+  return sendfile(out_fd, in_fd, reinterpret_cast<off_t*>(offset), count);
+}
+
+SHUNT_EXPORT ssize_t splice(int fd_in, loff_t* off_in, int fd_out, loff_t* off_out, size_t len, unsigned flags) {
+  const bool in_off = !g_fds.kernel(fd_in) && g_fds.offloaded(fd_in);
+  const bool out_off = !g_fds.kernel(fd_out) && g_fds.offloaded(fd_out);
+  if (__builtin_expect(in_off || out_off, 0)) {
+    if ((in_off && forked_away(fd_in)) || (out_off && forked_away(fd_out))) return ret<ssize_t>(-EBADF);
+    if (in_off && out_off) return ret<ssize_t>(-EINVAL);  // one side must be a pipe
+    if ((in_off && off_in) || (out_off && off_out)) return ret<ssize_t>(-ESPIPE);
+    if (len == 0) return 0;
+    return out_off ? splice_to_offloaded(fd_in, fd_out, len, flags)
+                   : splice_from_offloaded(fd_in, fd_out, len, flags);
+  }
+  return SHUNT_REAL(splice)(fd_in, off_in, fd_out, off_out, len, flags);
 }
 
 // Programs built with _FORTIFY_SOURCE reach read/recv/recvfrom through these.

@@ -15,12 +15,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -131,6 +133,120 @@ void signal_reentry(int a, int b, int udp) {
   CHECK(g_handler_calls > 0);
 }
 
+// sendfile and splice with an offloaded socket on one side: the bytes arrive in order and
+// intact, offsets and file positions move by what was sent, a non-blocking socket takes what
+// it can and nothing is lost, and misuse gets the errors Linux gives.
+void sendfile_and_splice(int c, int s) {
+  const size_t n = 300 * 1024 + 17;
+  std::vector<char> data(n);
+  for (size_t i = 0; i < n; ++i) data[i] = char(i * 13 + i / 4093);
+  char path[] = "/tmp/shunt-sendfile-XXXXXX";
+  int f = mkstemp(path);
+  CHECK(f >= 0);
+  unlink(path);
+  CHECK(write(f, data.data(), n) == ssize_t(n));
+
+  // With an offset: the file position stays where it is.
+  CHECK(lseek(f, 5, SEEK_SET) == 5);
+  std::vector<char> in(n);
+  std::thread rx([&] { CHECK(recv_all(s, in.data(), n)); });
+  off_t off = 0;
+  size_t sent = 0;
+  while (sent < n) {
+    ssize_t w = sendfile(c, f, &off, n - sent);
+    CHECK(w > 0);
+    if (w <= 0) break;
+    sent += size_t(w);
+  }
+  rx.join();
+  CHECK(off == off_t(n) && in == data);
+  CHECK(lseek(f, 0, SEEK_CUR) == 5);
+
+  // Without: from the file position, which moves.
+  std::vector<char> in2(n - 5);
+  std::thread rx2([&] { CHECK(recv_all(s, in2.data(), n - 5)); });
+  sent = 0;
+  while (sent < n - 5) {
+    ssize_t w = sendfile(c, f, nullptr, n);
+    CHECK(w > 0);
+    if (w <= 0) break;
+    sent += size_t(w);
+  }
+  rx2.join();
+  CHECK(std::equal(in2.begin(), in2.end(), data.begin() + 5));
+  CHECK(lseek(f, 0, SEEK_CUR) == off_t(n));
+
+  // A non-blocking socket with nobody reading: sendfile takes a part, then EAGAIN; what was
+  // counted as sent is exactly what arrives.
+  int fl0 = fcntl(c, F_GETFL);
+  CHECK(fcntl(c, F_SETFL, fl0 | O_NONBLOCK) == 0);
+  off = 0;
+  size_t taken = 0;
+  for (int i = 0; i < 64 && taken < n; ++i) {
+    ssize_t w = sendfile(c, f, &off, n - taken);
+    if (w < 0) {
+      CHECK(errno == EAGAIN);
+      break;
+    }
+    taken += size_t(w);
+  }
+  CHECK(off == off_t(taken) && taken > 0);
+  CHECK(fcntl(c, F_SETFL, fl0) == 0);
+  std::vector<char> in3(taken);
+  CHECK(recv_all(s, in3.data(), taken));
+  CHECK(std::equal(in3.begin(), in3.end(), data.begin()));
+
+  // splice: pipe -> offloaded socket, and offloaded socket -> pipe.
+  int p1[2], p2[2];
+  CHECK(pipe(p1) == 0 && pipe(p2) == 0);
+  std::thread feed([&] {
+    size_t w = 0;
+    while (w < n) {
+      ssize_t k = write(p1[1], data.data() + w, std::min<size_t>(n - w, 10000));
+      if (k <= 0) break;
+      w += size_t(k);
+    }
+    close(p1[1]);
+  });
+  std::vector<char> out(n);
+  std::thread drain([&] {
+    size_t r = 0;
+    while (r < n) {
+      ssize_t k = read(p2[0], out.data() + r, n - r);
+      if (k <= 0) break;
+      r += size_t(k);
+    }
+  });
+  std::thread relay([&] {  // s -> p2: what arrives on the socket goes into the second pipe
+    size_t r = 0;
+    while (r < n) {
+      ssize_t k = splice(s, nullptr, p2[1], nullptr, n - r, 0);
+      CHECK(k > 0);
+      if (k <= 0) break;
+      r += size_t(k);
+    }
+  });
+  size_t moved = 0;
+  for (;;) {
+    ssize_t k = splice(p1[0], nullptr, c, nullptr, 1 << 20, 0);
+    if (k == 0) break;  // the pipe's writer is done
+    CHECK(k > 0);
+    if (k < 0) break;
+    moved += size_t(k);
+  }
+  feed.join();
+  relay.join();
+  drain.join();
+  CHECK(moved == n && out == data);
+
+  // Misuse: an offset on the socket side, two sockets, a file that cannot seek.
+  loff_t lo = 0;
+  CHECK(splice(p1[0], nullptr, c, &lo, 10, 0) == -1 && errno == ESPIPE);
+  CHECK(splice(s, nullptr, c, nullptr, 10, 0) == -1 && errno == EINVAL);
+  CHECK(sendfile(c, p2[0], nullptr, 10) == -1 && errno == EINVAL);
+  for (int fd : {p1[0], p2[0], p2[1], f}) close(fd);
+}
+
 int run_all(const char* self) {
   // UDP bound to the offload interface's address: offloaded. To loopback: the kernel's.
   int u = socket(AF_INET, SOCK_DGRAM, 0);
@@ -181,6 +297,7 @@ int run_all(const char* self) {
   exchange(c, s, 1 << 20, 1);
   exchange(s, c, 1 << 20, 2);
   signal_reentry(c, s, u2);
+  sendfile_and_splice(c, s);
 
   // Non-blocking through fcntl, and FIONREAD.
   int fl0 = fcntl(s, F_GETFL);
