@@ -7,5 +7,9 @@ namespace shunt::cli {
 int cmd_run(int argc, char** argv);
 // `shunt stat [options]` (stat.cc): argv[0] is "stat".
 int cmd_stat(int argc, char** argv);
+// `shunt scenario ...` / `shunt dashboard ...` (scenario.cc): exec /usr/bin/python3 -m
+// shunt.scenarios COMMAND ARGS... with the build tree's python folder on PYTHONPATH. argv[0] is
+// the command.
+int cmd_python(const char* command, int argc, char** argv);
 
 }  // namespace shunt::cli

@@ -57,6 +57,10 @@ void usage(FILE* out) {
       "                     --debug; `shunt run --help`)\n"
       "  stat [--counters] [--pid N]  netstat of the offloaded sockets of your processes\n"
       "                     (`shunt stat --help`, docs/preload.md)\n"
+      "  scenario list|info|run|gate ...  scenarios on a backend (sim, ns3, cable, afxdp,\n"
+      "                     tap): `shunt scenario run NAME --backend B [--param k=v ...]`\n"
+      "                     prints a table and stores the results (docs/scenarios.md)\n"
+      "  dashboard ...      the static HTML dashboard of the stored results (docs/results.md)\n"
       "  version            print the version\n"
       "  help, --help, -h   this text\n"
       "\n"
@@ -330,6 +334,7 @@ int run(int argc, char** argv) {
   if (cmd == "netsim") return cmd_netsim(argv + 2);
   if (cmd == "run") return cli::cmd_run(argc - 1, argv + 1);
   if (cmd == "stat") return cli::cmd_stat(argc - 1, argv + 1);
+  if (cmd == "scenario" || cmd == "dashboard") return cli::cmd_python(cmd.c_str(), argc - 1, argv + 1);
   if (cmd == "demo") {
     for (const auto& a : args) {
       if (a == "--help" || a == "-h") {
