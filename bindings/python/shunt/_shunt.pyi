@@ -1,14 +1,15 @@
 # Type stubs of the compiled module shunt._shunt (bindings/module.cc). This file is the contract
 # between the bindings and the scenarios: keep both in step. Times are virtual nanoseconds unless
 # a name says otherwise. Every error is a ShuntError with a message.
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 __version__: str
 
 class ShuntError(RuntimeError): ...
 
 def config_vars() -> list[dict[str, str]]:
-    """Every SHUNT_* variable: name, default, range/choices, help (docs/config.md)."""
+    """Every SHUNT_* variable: name, default, kind (int|choice|string), range ("MIN .. MAX" or
+    "a|b|c"; "" for strings), help (docs/config.md)."""
 
 class Config:
     """A stack and NIC-model configuration (shunt::Config): defaults, then `profile`, then `vars`.
@@ -32,6 +33,8 @@ class LatencyStats:
     def percentile(self, p: float) -> int: ...  # nearest rank, 0 < p <= 100
     def histogram(self, bins: int = 50) -> list[tuple[int, int, int]]: ...  # (lo, hi, count), log-spaced
     samples: list[int]
+    def as_dict(self) -> dict[str, int | float]: ...  # count, min, max, mean, p50, p90, p99, p999
+    def __len__(self) -> int: ...
 
 class PacketTimeline:
     """One frame's path through a simulated mlx5 NIC (None: never reached)."""
@@ -127,6 +130,11 @@ class Network:
     def churn(self, client: int = 0, server: int = 1, count: int = 10000, parallel: int = 1,
               request: int = 0, ipv6: bool = False, port: int = 6000,
               timeout_ns: int = 600_000_000_000) -> ChurnResult: ...
+    def close(self) -> None: ...   # destroys the simulation; later calls raise ShuntError
+    @property
+    def closed(self) -> bool: ...
+    def __enter__(self) -> "Network": ...
+    def __exit__(self, *exc: Any) -> None: ...   # close()
     def multicast_fanout(self, sender: int = 0, receivers: Sequence[int] = (1,),
                          group: str = "239.1.2.3", port: int = 9000, payload: int = 64,
                          count: int = 1000, interval_ns: int = 10_000,
