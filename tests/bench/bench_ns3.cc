@@ -3,13 +3,17 @@
 // hosts (ns-3's InternetStack, BulkSendApplication -> PacketSink), on the same topology: one
 // full-duplex Ethernet link (EthLink, 10 Gbit/s, 5 us).
 //
-//   bench_ns3 [--hosts shunt|ns3] [--sim-ms N] [--warmup-ms W] [--collect 0|1]
+//   bench_ns3 [--hosts shunt|ns3] [--sim-ms N] [--warmup-ms W] [--collect 0|1] [--pcap PREFIX]
+//             [--digest 0|1]
 //
 // Runs N ms of simulated time and prints the wall time, the bytes delivered and the segments
 // (delivered bytes / 1448-byte MSS). Under `valgrind --tool=callgrind --collect-atstart=no`,
 // --collect 1 counts instructions only from W ms to the end, and the line `window_segments`
 // says how many segments were delivered in that window, so tests/bench/run_ns3_bench.sh reports
-// instructions per delivered segment for both kinds of host.
+// instructions per delivered segment for both kinds of host. --pcap writes both link ends'
+// frames; --digest 1 (Shunt hosts) prints a hash of every frame's NIC timeline on both hosts
+// (wire, DMA and CQE times), so a change meant to make the simulation cheaper can show that it
+// did not move any event in virtual time.
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -47,7 +51,7 @@ constexpr uint64_t kRate = 10'000'000'000ull;
 constexpr uint64_t kMss = 1448;
 
 int usage() {
-  std::fprintf(stderr, "usage: bench_ns3 [--hosts shunt|ns3] [--sim-ms N] [--warmup-ms W] [--collect 0|1]\n");
+  std::fprintf(stderr, "usage: bench_ns3 [--hosts shunt|ns3] [--sim-ms N] [--warmup-ms W] [--collect 0|1] [--pcap PREFIX] [--digest 0|1]\n");
   return 2;
 }
 
@@ -56,7 +60,8 @@ int usage() {
 int main(int argc, char** argv) {
   std::string hosts = "shunt";
   long sim_ms = 1000, warmup_ms = 0;
-  bool collect = false;
+  bool collect = false, digest = false;
+  std::string pcap;  // PREFIX-<node>-<device>.pcap of both link ends (to look at what the hosts send)
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) return usage();
@@ -71,6 +76,10 @@ int main(int argc, char** argv) {
     } else if (a == "--warmup-ms") {
       warmup_ms = std::strtol(v, &end, 10);
       if (*end || warmup_ms < 0) return usage();
+    } else if (a == "--digest") {
+      digest = std::string(v) == "1";
+    } else if (a == "--pcap") {
+      pcap = v;
     } else if (a == "--collect") {
       collect = std::string(v) == "1";
     } else {
@@ -88,11 +97,13 @@ int main(int argc, char** argv) {
   link.SetChannelAttribute("Delay", ns3::TimeValue(ns3::MicroSeconds(5)));
   link.SetQueue("ns3::DropTailQueue<Packet>", "MaxSize", ns3::QueueSizeValue(ns3::QueueSize("1000p")));
   ns3::NetDeviceContainer phys = link.Install(nodes.Get(0), nodes.Get(1));
+  if (!pcap.empty()) link.EnablePcapAll(pcap);
 
   // Bytes delivered so far to the receiving application.
   std::function<uint64_t()> delivered;
   std::shared_ptr<TcpSinkStats> sink_stats;
   std::shared_ptr<TcpSendStats> send_stats;
+  uint64_t timeline_hash = 14695981039346656037ull, timeline_count = 0;  // FNV-1a over the fields
   ns3::Ptr<ns3::PacketSink> sink;
   if (hosts == "shunt") {
     shunt::Config config;
@@ -106,6 +117,26 @@ int main(int argc, char** argv) {
         return 1;
       }
       h[i]->AddAddress(shunt::Ipv4Addr{0x0a000001u + i}, 24);
+      if (digest) {
+        h[i]->nic()->model().set_timeline_sink([&, i](const PacketTimeline& tl) {
+          const uint64_t fields[] = {i,
+                                     tl.seq,
+                                     tl.tx,
+                                     tl.bytes,
+                                     tl.wqe_index,
+                                     uint64_t(tl.doorbell),
+                                     uint64_t(tl.doorbell_seen),
+                                     uint64_t(tl.wqe_fetched),
+                                     uint64_t(tl.dma_done),
+                                     uint64_t(tl.wire_start),
+                                     uint64_t(tl.wire_end),
+                                     uint64_t(tl.cqe)};
+          for (uint64_t f : fields) {
+            for (int b = 0; b < 8; ++b) timeline_hash = (timeline_hash ^ ((f >> (8 * b)) & 0xff)) * 1099511628211ull;
+          }
+          ++timeline_count;
+        });
+      }
     }
     // Like BulkSendApplication and PacketSink: no byte pattern is made or checked (the tests
     // check every byte; here only the network's cost is measured).
@@ -170,5 +201,6 @@ int main(int argc, char** argv) {
   std::printf("goodput_gbps %.3f\n", double(at_end) * 8 / (double(sim_ms) / 1e3) / 1e9);
   std::printf("window_segments %" PRIu64 "\n", (at_end - at_warmup) / kMss);
   std::printf("callgrind_support %d\n", SHUNT_HAVE_CALLGRIND);
+  if (digest) std::printf("timelines %" PRIu64 " digest %016" PRIx64 "\n", timeline_count, timeline_hash);
   return 0;
 }
