@@ -144,6 +144,10 @@ ssize_t fb_sendfile(int out, int in, off_t* off, size_t n) noexcept {
 ssize_t fb_splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t n, unsigned flags) {
   return syscall(SYS_splice, in, off_in, out, off_out, n, flags);
 }
+extern "C" int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+int fb_sigaction(int sig, const struct sigaction* act, struct sigaction* old) noexcept {
+  return __sigaction(sig, act, old);
+}
 pid_t fb_fork() noexcept {
   errno = ENOSYS;
   return -1;

@@ -43,7 +43,7 @@ int __ppoll_chk(struct pollfd* fds, nfds_t nfds, const struct timespec* timeout,
   X(fcntl) X(fcntl64) X(ioctl) X(setsockopt) X(getsockopt) X(getsockname) X(getpeername)     \
   X(poll) X(ppoll) X(select) X(pselect)                                                      \
   X(epoll_create) X(epoll_create1) X(epoll_ctl) X(epoll_wait) X(epoll_pwait) X(epoll_pwait2) \
-  X(fork) X(sendfile) X(splice)                                                              \
+  X(fork) X(sendfile) X(splice) X(sigaction)                                                 \
   X(__read_chk) X(__recv_chk) X(__recvfrom_chk) X(__poll_chk) X(__ppoll_chk)
 
 namespace shunt::preload {

@@ -42,6 +42,7 @@
 #include "stack/preload/fd_table.h"
 #include "stack/preload/libc.h"
 #include "stack/preload/runtime.h"
+#include "stack/preload/signals.h"
 #include "stack/socket/socket_api.h"
 
 #define SHUNT_EXPORT extern "C" __attribute__((visibility("default")))
@@ -482,6 +483,13 @@ int real_epoll_filtered(int epfd, epoll_event* ev, int max, Nanos timeout, const
   return n <= 0 ? n : drop_markers(ev, n);
 }
 
+// A handler ran while the call busy-polled: poll, select and epoll end with EINTR whatever
+// SA_RESTART says, as in the kernel (signal(7)).
+int eintr() {
+  errno = EINTR;
+  return -1;
+}
+
 int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sigset_t* mask) {
   if (max <= 0 || max > int(INT_MAX / sizeof(epoll_event))) {
     errno = EINVAL;
@@ -492,6 +500,7 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
   const Nanos start = rt->now();
   const Nanos deadline = add_clamped(start, timeout);
   const Nanos spin_end = add_clamped(start, rt->spin_ns());
+  const uint32_t signals_at_start = signals_seen();
   for (;;) {
     int n = 0;
     bool kernel_members = true;
@@ -517,6 +526,7 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
     const Nanos now = rt->now();
     if (now >= deadline) return 0;
     if (now < spin_end) {
+      if (signals_seen() != signals_at_start) return eintr();  // a handler ran: signal(7)
       cpu_relax();
       continue;
     }
@@ -546,9 +556,11 @@ int wait_loop(Runtime& rt, Nanos timeout, const sigset_t* mask, Round round, Sle
   const Nanos start = rt.now();
   const Nanos deadline = add_clamped(start, timeout);
   const Nanos spin_end = add_clamped(start, rt.spin_ns());
+  const uint32_t signals_at_start = signals_seen();
   for (;;) {
     const Nanos now = rt.now();
     if (now >= deadline || now >= spin_end) break;
+    if (signals_seen() != signals_at_start) return eintr();  // a handler ran: signal(7)
     cpu_relax();
     n = round();
     if (n != 0) return n;

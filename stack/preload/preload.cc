@@ -909,6 +909,7 @@ void release_fd(int fd) {
     return;
   }
   if (Runtime* r = Runtime::active()) {
+    Runtime::begin_call();  // SO_LINGER may wait
     std::lock_guard<StackMutex> g(r->mu());
     const int h = r->handle_of(fd);
     if (r->unbind_fd(fd) && h >= 0) r->api().close(h);

@@ -25,6 +25,7 @@
 #include "stack/net/tcp/tcp.h"
 #include "stack/preload/fd_table.h"
 #include "stack/preload/libc.h"
+#include "stack/preload/signals.h"
 #include "stack/preload/stats_shm.h"
 #include "stack/socket/socket_api.h"
 
@@ -46,6 +47,8 @@ Runtime* g_exiting_owner = nullptr;  // the runtime, for exit handlers of a fork
 thread_local bool tl_new_call = true;
 thread_local bool tl_starting = false;  // this thread is opening the device: its sockets are the kernel's
 thread_local Nanos tl_spin_until = 0;
+// interrupts_seen() when the call began to wait: a handler without SA_RESTART since then ends it.
+thread_local uint32_t tl_interrupts_at_wait = 0;
 
 void say_line(const std::string& s) {
   const std::string line = "shunt: " + s + "\n";
@@ -304,7 +307,10 @@ bool Runtime::wait_locked(Nanos deadline) {
   if (tl_new_call) {
     tl_new_call = false;
     tl_spin_until = t + spin_ns_;
+    tl_interrupts_at_wait = interrupts_seen();
   }
+  // A handler without SA_RESTART ran while this call waited: EINTR, as the kernel would say.
+  if (interrupts_seen() != tl_interrupts_at_wait) return false;
   if (t < tl_spin_until) {
     // Busy-poll, but let other threads in between two polls.
     mu_.unlock();
@@ -323,7 +329,7 @@ bool Runtime::wait_locked(Nanos deadline) {
   wait_activity(seen, wake);
   mu_.lock();
   progress_locked();
-  return true;
+  return interrupts_seen() == tl_interrupts_at_wait;
 }
 
 void Runtime::progress_thread_main() {

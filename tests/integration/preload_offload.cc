@@ -8,12 +8,16 @@
 //   preload_offload all          the checks above
 //   preload_offload rules        run with SHUNT_RULES="kernel port=7001": that bind goes to the kernel
 //   preload_offload default-off  run with SHUNT_OFFLOAD=0: only SO_SHUNT_OFFLOAD=1 offloads
+//   preload_offload eintr-spin   run with SHUNT_SPIN_US=10000000: EINTR while calls busy-poll
 //   preload_offload exec-child FD   (internal) the exec'ed image's checks
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <signal.h>
@@ -247,6 +251,115 @@ void sendfile_and_splice(int c, int s) {
   for (int fd : {p1[0], p2[0], p2[1], f}) close(fd);
 }
 
+// Signals: the program sees its own handlers; a handler without SA_RESTART ends a blocking call
+// on an offloaded socket with EINTR, one with SA_RESTART lets it carry on; poll and epoll end
+// with EINTR either way (signal(7)). Run with the default spin (the calls sleep when the signal
+// comes) and with SHUNT_SPIN_US=10000000 (they busy-poll: only the library can notice).
+volatile sig_atomic_t g_usr = 0;
+void on_usr1(int) { g_usr = g_usr + 1; }
+void on_usr2(int sig, siginfo_t* si, void*) {
+  if (sig == SIGUSR2 && si && si->si_signo == SIGUSR2) g_usr = g_usr + 100;
+}
+
+std::thread kick_after(pthread_t target, int ms) {
+  return std::thread([=] {
+    usleep(ms * 1000);
+    pthread_kill(target, SIGUSR1);
+  });
+}
+
+void eintr_checks(int c, int s) {
+  const pthread_t self = pthread_self();
+  g_usr = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_usr1;
+  sigemptyset(&sa.sa_mask);
+  CHECK(sigaction(SIGUSR1, &sa, nullptr) == 0);
+  struct sigaction q {};
+  CHECK(sigaction(SIGUSR1, nullptr, &q) == 0);
+  CHECK(q.sa_handler == on_usr1 && !(q.sa_flags & SA_SIGINFO) && !(q.sa_flags & SA_RESTART));
+
+  char b[16];
+  {
+    std::thread t = kick_after(self, 50);
+    const ssize_t r = recv(s, b, sizeof b, 0);
+    const int e = errno;
+    t.join();
+    CHECK(r == -1 && e == EINTR);
+  }
+  {
+    std::thread t = kick_after(self, 50);
+    pollfd p{s, POLLIN, 0};
+    const int r = poll(&p, 1, 10'000);
+    const int e = errno;
+    t.join();
+    CHECK(r == -1 && e == EINTR);
+  }
+  {
+    int ep = epoll_create1(0);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = s;
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0);
+    std::thread t = kick_after(self, 50);
+    const int r = epoll_wait(ep, &ev, 1, 10'000);
+    const int e = errno;
+    t.join();
+    CHECK(r == -1 && e == EINTR);
+    close(ep);
+  }
+
+  // SA_RESTART: recv carries on through the handler and returns the data sent after it.
+  sa.sa_flags = SA_RESTART;
+  CHECK(sigaction(SIGUSR1, &sa, &q) == 0);
+  CHECK(q.sa_handler == on_usr1 && !(q.sa_flags & SA_RESTART));
+  {
+    std::thread t([=] {
+      usleep(50'000);
+      pthread_kill(self, SIGUSR1);
+      usleep(50'000);
+      (void)send(c, "abc", 3, 0);
+    });
+    const ssize_t r = recv(s, b, sizeof b, 0);
+    t.join();
+    CHECK(r == 3);
+  }
+  {
+    std::thread t = kick_after(self, 50);
+    pollfd p{s, POLLIN, 0};
+    const int r = poll(&p, 1, 10'000);
+    const int e = errno;
+    t.join();
+    CHECK(r == -1 && e == EINTR);  // poll is never restarted
+  }
+  CHECK(g_usr == 5);
+
+  // signal(): returns the previous handler; SIG_IGN and SIG_DFL pass through.
+  CHECK(signal(SIGUSR1, SIG_IGN) == on_usr1);
+  CHECK(sigaction(SIGUSR1, nullptr, &q) == 0 && q.sa_handler == SIG_IGN);
+  CHECK(signal(SIGUSR1, SIG_DFL) == SIG_IGN);
+
+  // An SA_SIGINFO handler gets its siginfo.
+  struct sigaction si {};
+  si.sa_sigaction = on_usr2;
+  si.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&si.sa_mask);
+  CHECK(sigaction(SIGUSR2, &si, nullptr) == 0);
+  CHECK(sigaction(SIGUSR2, nullptr, &q) == 0 && q.sa_sigaction == on_usr2 && (q.sa_flags & SA_SIGINFO));
+  raise(SIGUSR2);
+  CHECK(g_usr == 105);
+  CHECK(signal(SIGUSR2, SIG_DFL) != SIG_ERR);
+}
+
+int run_eintr_spin() {
+  int c = -1, s = -1;
+  CHECK(tcp_pair(c, s, 7300));
+  eintr_checks(c, s);
+  close(c);
+  close(s);
+  return failures;
+}
+
 int run_all(const char* self) {
   // UDP bound to the offload interface's address: offloaded. To loopback: the kernel's.
   int u = socket(AF_INET, SOCK_DGRAM, 0);
@@ -298,6 +411,7 @@ int run_all(const char* self) {
   exchange(s, c, 1 << 20, 2);
   signal_reentry(c, s, u2);
   sendfile_and_splice(c, s);
+  eintr_checks(c, s);
 
   // Non-blocking through fcntl, and FIONREAD.
   int fl0 = fcntl(s, F_GETFL);
@@ -416,13 +530,15 @@ int run_default_off() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: preload_offload all|rules|default-off|exec-child FD\n");
+    std::fprintf(stderr, "usage: preload_offload all|eintr-spin|rules|default-off|exec-child FD\n");
     return 2;
   }
   const std::string mode = argv[1];
   int r;
   if (mode == "all") {
     r = run_all(argv[0]);
+  } else if (mode == "eintr-spin") {
+    r = run_eintr_spin();
   } else if (mode == "rules") {
     r = run_rules();
   } else if (mode == "default-off") {
