@@ -1,0 +1,423 @@
+// The bindings' workloads (bindings/workloads.h) on the harness-backed Net (bindings/sim_net.h),
+// over both NIC kinds: ping-pong RTTs, UDP loss, byte-exact TCP bulk flows and incast, connection
+// churn, multicast fan-out, bad specs, and the same seed giving the same samples.
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "bindings/sim_net.h"
+#include "bindings/workloads.h"
+
+using namespace shunt;
+using namespace shunt::bindings;
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
+const char* const kNics[] = {"sim", "mlx5sim"};
+
+std::unique_ptr<Net> make(SimNetOptions o) {
+  std::string error;
+  auto net = make_sim_net(o, error);
+  BOOST_TEST_REQUIRE(net != nullptr, error);
+  BOOST_TEST(error.empty());
+  return net;
+}
+
+SimNetOptions opts(const char* nic, size_t hosts = 2) {
+  SimNetOptions o;
+  o.nic = nic;
+  o.hosts = hosts;
+  return o;
+}
+
+Nanos median(std::vector<Nanos> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(python_workloads)
+
+BOOST_AUTO_TEST_CASE(udp_pingpong_measures_every_round_trip_at_no_less_than_twice_the_delay) {
+  for (const char* nic : kNics) {
+    for (bool v6 : {false, true}) {
+      BOOST_TEST_CONTEXT("nic " << nic << (v6 ? " IPv6" : " IPv4")) {
+        SimNetOptions o = opts(nic);
+        o.delay = 5 * kMicro;
+        auto net = make(o);
+        PingPongSpec s;
+        s.count = 200;
+        s.payload = 64;
+        s.ipv6 = v6;
+        LatencyResult r = udp_pingpong(*net, s);
+        BOOST_TEST(r.ok(), r.error);
+        BOOST_TEST(r.sent == 200u);
+        BOOST_TEST(r.completed == 200u);
+        BOOST_TEST(r.lost == 0u);
+        BOOST_TEST_REQUIRE(r.samples.size() == 200u);
+        for (Nanos rtt : r.samples) BOOST_TEST(rtt >= 2 * o.delay);
+        BOOST_TEST(*std::max_element(r.samples.begin(), r.samples.end()) < 2 * o.delay + 20 * kMicro);
+        BOOST_TEST(r.finished > r.started);
+        BOOST_TEST_MESSAGE("udp ping-pong " << nic << (v6 ? " v6" : " v4") << ": median RTT " << median(r.samples)
+                                            << " ns");
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_modelled_nic_adds_to_the_round_trip_and_keeps_timelines_and_counters) {
+  Nanos rtt[2] = {};
+  for (int i = 0; i < 2; ++i) {
+    auto net = make(opts(kNics[i]));
+    PingPongSpec s;
+    s.count = 50;
+    LatencyResult r = udp_pingpong(*net, s);
+    BOOST_TEST_REQUIRE(r.ok(), r.error);
+    rtt[i] = median(r.samples);
+    auto counters = net->counters(0);
+    BOOST_TEST(counters.count("udp.tx_datagrams") + counters.count("ipv4.tx_packets") > 0u);
+    if (i == 0) {
+      BOOST_TEST(net->timelines(0).empty());
+      BOOST_TEST(counters.count("nic.tx.frames") == 0u);
+    } else {
+      auto tl = net->timelines(1);
+      BOOST_TEST(!tl.empty());
+      BOOST_TEST(counters.at("nic.tx.frames") >= 60u);  // 50 + warm-up + ARP
+      bool tx = false, rx = false;
+      for (const auto& t : tl) {
+        if (t.tx) {
+          tx = true;
+          BOOST_TEST(t.doorbell <= t.wire_start);
+          BOOST_TEST(t.wire_start <= t.wire_end);
+        } else {
+          rx = true;
+          BOOST_TEST(t.wire_end <= t.dma_done);
+        }
+      }
+      BOOST_TEST(tx);
+      BOOST_TEST(rx);
+    }
+  }
+  BOOST_TEST(rtt[1] > rtt[0]);
+  BOOST_TEST_MESSAGE("median UDP RTT, 64 bytes, 1 us one way: sim " << rtt[0] << " ns, mlx5sim " << rtt[1] << " ns");
+}
+
+BOOST_AUTO_TEST_CASE(udp_pingpong_counts_the_round_trips_a_lossy_link_loses) {
+  for (const char* nic : kNics) {
+    BOOST_TEST_CONTEXT("nic " << nic) {
+      SimNetOptions o = opts(nic);
+      o.loss = 0.05;
+      auto net = make(o);
+      PingPongSpec s;
+      s.count = 400;
+      LatencyResult r = udp_pingpong(*net, s);
+      BOOST_TEST(r.ok(), r.error);
+      BOOST_TEST(r.sent == 400u);
+      BOOST_TEST(r.lost > 0u);
+      BOOST_TEST(r.completed + r.lost == r.sent);
+      BOOST_TEST(r.samples.size() == r.completed);
+      BOOST_TEST(net->network_drops() > 0u);
+      // Two frames per round trip, each lost with 5%: about 10% of them.
+      BOOST_TEST(r.lost < 100u);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tcp_pingpong_measures_every_round_trip) {
+  for (const char* nic : kNics) {
+    for (bool v6 : {false, true}) {
+      BOOST_TEST_CONTEXT("nic " << nic << (v6 ? " IPv6" : " IPv4")) {
+        SimNetOptions o = opts(nic);
+        o.delay = 5 * kMicro;
+        auto net = make(o);
+        PingPongSpec s;
+        s.count = 200;
+        s.payload = 100;
+        s.ipv6 = v6;
+        LatencyResult r = tcp_pingpong(*net, s);
+        BOOST_TEST(r.ok(), r.error);
+        BOOST_TEST(r.completed == 200u);
+        BOOST_TEST(r.lost == 0u);
+        BOOST_TEST_REQUIRE(r.samples.size() == 200u);
+        for (Nanos rtt : r.samples) BOOST_TEST(rtt >= 2 * o.delay);
+        BOOST_TEST_MESSAGE("tcp ping-pong " << nic << (v6 ? " v6" : " v4") << ": median RTT " << median(r.samples)
+                                            << " ns");
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tcp_pingpong_messages_larger_than_a_segment_and_a_lossy_link) {
+  SimNetOptions o = opts("mlx5sim");
+  o.loss = 0.02;
+  auto net = make(o);
+  PingPongSpec s;
+  s.count = 100;
+  s.payload = 20'000;
+  LatencyResult r = tcp_pingpong(*net, s);
+  BOOST_TEST(r.ok(), r.error);
+  BOOST_TEST(r.completed == 100u);
+  BOOST_TEST(r.lost == 0u);
+  BOOST_TEST(net->counters(0).at("tcp.retransmits") + net->counters(1).at("tcp.retransmits") > 0u);
+}
+
+BOOST_AUTO_TEST_CASE(tcp_bulk_delivers_every_byte_of_one_flow) {
+  for (const char* nic : kNics) {
+    BOOST_TEST_CONTEXT("nic " << nic) {
+      auto net = make(opts(nic));
+      BulkSpec s;
+      s.flows = {Flow{0, 1, 8u << 20}};
+      BulkResult r = tcp_bulk(*net, s);
+      BOOST_TEST(r.ok(), r.error);
+      BOOST_TEST_REQUIRE(r.flows.size() == 1u);
+      BOOST_TEST(r.flows[0].completed);
+      BOOST_TEST(r.flows[0].sent == 8u << 20);
+      BOOST_TEST(r.flows[0].received == 8u << 20);
+      BOOST_TEST(r.flows[0].mismatch == UINT64_MAX);
+      BOOST_TEST(r.bytes == 8u << 20);
+      BOOST_TEST(r.flows[0].connected >= r.flows[0].started);
+      BOOST_TEST(r.flows[0].finished > r.flows[0].connected);
+      BOOST_TEST(r.goodput_bps() > 1e9);
+      BOOST_TEST(r.goodput_bps() < 10e9);  // the link's rate
+      BOOST_TEST_MESSAGE("tcp bulk " << nic << ": " << r.goodput_bps() / 1e9 << " Gbit/s");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(tcp_bulk_over_ipv6_both_ways_at_once) {
+  auto net = make(opts("mlx5sim"));
+  BulkSpec s;
+  s.ipv6 = true;
+  s.flows = {Flow{0, 1, 1u << 20}, Flow{1, 0, 1u << 20}};
+  BulkResult r = tcp_bulk(*net, s);
+  BOOST_TEST(r.ok(), r.error);
+  BOOST_TEST(r.bytes == 2u << 20);
+}
+
+BOOST_AUTO_TEST_CASE(incast_of_16_senders_completes_byte_exact_with_retransmits_on_a_lossy_link) {
+  for (const char* nic : kNics) {
+    BOOST_TEST_CONTEXT("nic " << nic) {
+      SimNetOptions o = opts(nic, 17);
+      o.loss = 0.005;
+      auto net = make(o);
+      BulkSpec s;
+      s.flows.clear();
+      for (size_t i = 1; i <= 16; ++i) s.flows.push_back(Flow{i, 0, 256u << 10});
+      s.rcvbuf = 64 << 10;
+      s.start_spread = 2 * kMicro;
+      BulkResult r = tcp_bulk(*net, s);
+      BOOST_TEST(r.ok(), r.error);
+      BOOST_TEST(r.completed);
+      BOOST_TEST(r.bytes == 16u * (256u << 10));
+      BOOST_TEST(r.retransmits > 0u);
+      for (size_t i = 0; i < r.flows.size(); ++i) {
+        BOOST_TEST(r.flows[i].completed);
+        BOOST_TEST(r.flows[i].started == r.started + Nanos(i) * s.start_spread);
+      }
+      BOOST_TEST_MESSAGE("incast 16 to 1 " << nic << ": " << r.goodput_bps() / 1e9 << " Gbit/s, " << r.retransmits
+                                           << " retransmits");
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(churn_opens_and_closes_every_connection) {
+  const uint64_t count = kSanitized ? 2'000 : 10'000;
+  auto net = make(opts("sim"));
+  ChurnSpec s;
+  s.count = count;
+  ChurnResult r = churn(*net, s);
+  BOOST_TEST(r.ok(), r.error);
+  BOOST_TEST(r.opened == count);
+  BOOST_TEST(r.closed == count);
+  BOOST_TEST(r.failed == 0u);
+  BOOST_TEST_REQUIRE(r.connect_times.size() == count);
+  for (Nanos t : r.connect_times) BOOST_TEST_REQUIRE(t >= 2 * kMicro);
+  BOOST_TEST(r.per_virtual_second() > 0);
+  BOOST_TEST_MESSAGE("churn: " << count << " connections, " << r.per_virtual_second() << " per virtual second, "
+                               << r.wall_seconds << " s of wall time");
+}
+
+BOOST_AUTO_TEST_CASE(churn_in_parallel_with_requests_over_the_modelled_nic) {
+  auto net = make(opts("mlx5sim"));
+  ChurnSpec s;
+  s.count = 500;
+  s.parallel = 8;
+  s.request = 3000;
+  s.ipv6 = true;
+  ChurnResult r = churn(*net, s);
+  BOOST_TEST(r.ok(), r.error);
+  BOOST_TEST(r.closed == 500u);
+  BOOST_TEST(r.connect_times.size() == 500u);
+}
+
+BOOST_AUTO_TEST_CASE(multicast_reaches_every_receiver) {
+  for (const char* nic : kNics) {
+    for (const char* group : {"239.1.2.3", "ff1e::1234"}) {
+      BOOST_TEST_CONTEXT("nic " << nic << " group " << group) {
+        SimNetOptions o = opts(nic, 5);
+        o.delay = 3 * kMicro;
+        auto net = make(o);
+        MulticastSpec s;
+        s.sender = 0;
+        s.receivers = {1, 2, 4};
+        s.group = group;
+        s.count = 300;
+        MulticastResult r = multicast_fanout(*net, s);
+        BOOST_TEST(r.ok(), r.error);
+        BOOST_TEST(r.sent == 300u);
+        BOOST_TEST_REQUIRE(r.received.size() == 3u);
+        BOOST_TEST_REQUIRE(r.latency.size() == 3u);
+        for (size_t i = 0; i < 3; ++i) {
+          BOOST_TEST(r.received[i] == 300u);
+          BOOST_TEST_REQUIRE(r.latency[i].size() == 300u);
+          for (Nanos l : r.latency[i]) BOOST_TEST_REQUIRE(l >= o.delay);
+        }
+        BOOST_TEST(r.duplicates == 0u);
+        BOOST_TEST(r.corrupt == 0u);
+        // Host 3 did not join: it received nothing on the port.
+        BOOST_TEST(net->counters(3).at("udp.rx_datagrams") == 0u);
+      }
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_specs_throw_invalid_argument) {
+  auto net = make(opts("sim", 3));
+  PingPongSpec p;
+  p.server = 3;
+  BOOST_CHECK_THROW(udp_pingpong(*net, p), std::invalid_argument);
+  BOOST_CHECK_THROW(tcp_pingpong(*net, p), std::invalid_argument);
+  p.server = 1;
+  p.payload = 4;
+  BOOST_CHECK_THROW(udp_pingpong(*net, p), std::invalid_argument);
+  p.payload = 64;
+  p.client = 1;
+  BOOST_CHECK_THROW(udp_pingpong(*net, p), std::invalid_argument);
+  BulkSpec b;
+  b.flows.clear();
+  BOOST_CHECK_THROW(tcp_bulk(*net, b), std::invalid_argument);
+  b.flows = {Flow{0, 7, 10}};
+  BOOST_CHECK_THROW(tcp_bulk(*net, b), std::invalid_argument);
+  b.flows = {Flow{2, 2, 10}};
+  BOOST_CHECK_THROW(tcp_bulk(*net, b), std::invalid_argument);
+  ChurnSpec c;
+  c.server = 9;
+  BOOST_CHECK_THROW(churn(*net, c), std::invalid_argument);
+  MulticastSpec m;
+  m.receivers = {};
+  BOOST_CHECK_THROW(multicast_fanout(*net, m), std::invalid_argument);
+  m.receivers = {1};
+  m.group = "10.0.0.2";
+  BOOST_CHECK_THROW(multicast_fanout(*net, m), std::invalid_argument);
+  m.group = "239.1.1.1";
+  m.payload = 8;
+  BOOST_CHECK_THROW(multicast_fanout(*net, m), std::invalid_argument);
+  m.payload = 64;
+  m.receivers = {0};
+  BOOST_CHECK_THROW(multicast_fanout(*net, m), std::invalid_argument);
+  // The network is still usable after refusing them.
+  PingPongSpec ok;
+  ok.count = 5;
+  BOOST_TEST(udp_pingpong(*net, ok).ok());
+}
+
+BOOST_AUTO_TEST_CASE(invalid_network_options_are_refused_with_a_reason) {
+  auto refused = [](SimNetOptions o, const std::string& word) {
+    std::string error;
+    auto net = make_sim_net(o, error);
+    BOOST_TEST(!net);
+    BOOST_TEST(error.find(word) != std::string::npos, error);
+  };
+  SimNetOptions o;
+  o.hosts = 0;
+  refused(o, "hosts");
+  o = SimNetOptions{};
+  o.nic = "e1000";
+  refused(o, "nic");
+  o = SimNetOptions{};
+  o.loss = 1.5;
+  refused(o, "loss");
+  o.loss = -0.1;
+  refused(o, "loss");
+  o = SimNetOptions{};
+  o.mtu = 100;
+  refused(o, "mtu");
+  o.mtu = 65000;
+  refused(o, "mtu");
+  o = SimNetOptions{};
+  o.pcap = "/nonexistent-dir/x.pcap";
+  refused(o, "pcap");
+}
+
+BOOST_AUTO_TEST_CASE(a_network_runs_several_workloads_one_after_another_and_writes_a_pcap) {
+  const std::string pcap = "/tmp/shunt-python-workloads-" + std::to_string(::getpid()) + ".pcap";
+  {
+    SimNetOptions o = opts("mlx5sim");
+    o.pcap = pcap;
+    auto net = make(o);
+    PingPongSpec p;
+    p.count = 20;
+    BOOST_TEST(udp_pingpong(*net, p).ok());
+    BOOST_TEST(tcp_pingpong(*net, p).ok());
+    BOOST_TEST(tcp_pingpong(*net, p).ok());  // the same port again
+    BulkSpec b;
+    b.flows = {Flow{0, 1, 100'000}};
+    BOOST_TEST(tcp_bulk(*net, b).ok());
+    BOOST_TEST(tcp_bulk(*net, b).ok());
+    const Nanos t = net->now();
+    net->run_for(kMilli);
+    BOOST_TEST(net->now() == t + kMilli);
+  }
+  FILE* f = std::fopen(pcap.c_str(), "rb");
+  BOOST_TEST_REQUIRE(f != nullptr);
+  std::fseek(f, 0, SEEK_END);
+  BOOST_TEST(std::ftell(f) > 10'000);
+  std::fclose(f);
+  std::remove(pcap.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_samples) {
+  auto once = [](uint64_t seed) {
+    SimNetOptions o = opts("mlx5sim", 3);
+    o.loss = 0.02;
+    o.seed = seed;
+    auto net = make(o);
+    PingPongSpec p;
+    p.count = 200;
+    LatencyResult u = udp_pingpong(*net, p);
+    LatencyResult t = tcp_pingpong(*net, p);
+    BulkSpec b;
+    b.flows = {Flow{1, 0, 300'000}, Flow{2, 0, 300'000}};
+    BulkResult k = tcp_bulk(*net, b);
+    std::vector<Nanos> all = u.samples;
+    all.push_back(Nanos(u.lost));
+    all.insert(all.end(), t.samples.begin(), t.samples.end());
+    all.push_back(k.finished);
+    all.push_back(Nanos(k.retransmits));
+    all.push_back(net->now());
+    return all;
+  };
+  const auto a = once(11), b = once(11), c = once(12);
+  BOOST_TEST(a == b);
+  BOOST_TEST(a != c);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
