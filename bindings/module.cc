@@ -322,6 +322,7 @@ class PyNetwork {
   };
 
   virtual void close() {
+    if (!net_) return;
     Use u(*this);  // not while a workload runs
     net_.reset();
   }
