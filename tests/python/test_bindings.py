@@ -456,3 +456,18 @@ def test_same_seed_gives_identical_results_and_frames(tmp_path):
             return u.latency.samples, u.lost, b.finished, b.retransmits, net.now, net.network_drops
 
     assert ns3(5) == ns3(5)
+
+
+def test_networks_in_parallel_threads_give_the_results_they_give_alone():
+    import concurrent.futures
+
+    def job(seed):
+        with SimNetwork(hosts=3, loss=0.01, seed=seed) as net:
+            u = net.udp_pingpong(count=300)
+            b = net.tcp_bulk(flows=[(0, 1, 256 << 10), (2, 1, 256 << 10)])
+            return u.latency.samples, u.lost, b.ok(), b.finished, net.now
+
+    alone = [job(s) for s in (1, 2, 3)]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(job, (1, 2, 3)))
+    assert together == alone
