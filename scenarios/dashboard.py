@@ -425,6 +425,7 @@ document.addEventListener('DOMContentLoaded', function () {
   var n = document.querySelectorAll('svg.plot').length;
   var s = document.getElementById('plot-count');
   if (s) { s.textContent = String(n); }
+  document.body.setAttribute('data-ready', '1');
 });
 """
 

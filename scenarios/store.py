@@ -277,3 +277,6 @@ class Store:
                 "SELECT DISTINCT scenario, backend FROM points ORDER BY scenario, backend")]
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot read results: {e}") from None
+
+
+default_path = default_store_path  # the name scenarios/cli.py looks for
