@@ -51,6 +51,72 @@ def test_every_name_in_the_type_stubs_exists_in_the_module():
     assert missing == []
 
 
+def _plain(v):
+    """Tuples as lists, recursively (pybind11 shows a default sequence as a list)."""
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _pybind_params(func):
+    """(name, default text or None) of each parameter in pybind11's signature line."""
+    line = (func.__doc__ or "").strip().splitlines()[0]
+    inner = line[line.index("(") + 1:line.rindex(")")]
+    params, depth, cur = [], 0, ""
+    for ch in inner + ",":
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            if cur.strip():
+                params.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    out = []
+    for p in params:
+        if p.startswith("*"):
+            continue
+        name = p.split(":")[0].strip()
+        default = p.split(" = ", 1)[1] if " = " in p else None
+        out.append((name, default))
+    return out
+
+
+def test_method_signatures_match_the_type_stubs():
+    """Parameter names, order and defaults of every method the stubs declare."""
+    tree = ast.parse(open(STUBS).read())
+    mismatches = []
+    for node in tree.body:
+        if not isinstance(node, ast.ClassDef):
+            continue
+        cls = getattr(_shunt, node.name)
+        for item in node.body:
+            if not isinstance(item, ast.FunctionDef) or item.name in ("__enter__", "__exit__"):
+                continue
+            if any(isinstance(d, ast.Name) and d.id == "property" for d in item.decorator_list):
+                continue
+            args = item.args
+            stub = [a.arg for a in args.args]
+            defaults = [None] * (len(stub) - len(args.defaults)) + [
+                eval(compile(ast.Expression(d), STUBS, "eval"), {}) for d in args.defaults]
+            if stub and stub[0] == "self":
+                stub, defaults = stub[1:], defaults[1:]
+            real = _pybind_params(getattr(cls, item.name))
+            if real and real[0][0] == "self":
+                real = real[1:]
+            if [n for n, _ in real] != stub:
+                mismatches.append(f"{node.name}.{item.name}: {[n for n, _ in real]} != {stub}")
+                continue
+            for (n, d_real), d_stub in zip(real, defaults):
+                if d_stub is None and d_real in (None, "None"):
+                    continue
+                if d_real is None or _plain(eval(d_real, {})) != _plain(d_stub):
+                    mismatches.append(f"{node.name}.{item.name}({n}): default {d_real} != {d_stub!r}")
+    assert mismatches == []
+
+
 def test_every_class_and_method_has_a_docstring():
     undocumented = []
     for name in dir(_shunt):
