@@ -238,7 +238,8 @@ class RealContext:
                     netem += ["loss", f"{loss * 100:g}%"]
                 r = subprocess.run(netem, capture_output=True, text=True, timeout=20)
                 if r.returncode != 0:
-                    raise BackendUnavailable(f"netem: {r.stderr.strip()}")
+                    raise BackendUnavailable(f"{self.backend}: cannot add delay/loss with netem "
+                                             f"(kernel module sch_netem): {r.stderr.strip()}")
             server = Side(kip, prefix=["ip", "netns", "exec", kns])
             client = Side(cip, prefix=["ip", "netns", "exec", client_ns],
                           env={"LD_PRELOAD": str(self.lib), "SHUNT_DEVICE": device,

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from .result import REAL as REAL_TIME, VIRTUAL
 from .scenario import Param, Scenario, ScenarioError, register
 
 SIM_NS3 = ("sim", "ns3")
 REAL = ("cable", "afxdp", "tap")
 
 # Parameters several scenarios share.
-SEED = Param("seed", int, 1, "seed of the stacks and the link (virtual time)", min=0)
-RATE = Param("rate_gbps", float, 10.0, "link rate, Gbit/s (virtual time)", min=0.001, max=800)
-DELAY = Param("delay_ns", int, 1000, "one-way link delay, ns (virtual time)", min=0, max=10**9)
-COUNT = Param("count", int, 1000, "round trips measured (virtual time)", min=1, max=10**7)
+SEED = Param("seed", int, 1, "seed of the stacks and the link (virtual time)", min=0,
+             only=VIRTUAL)
+RATE = Param("rate_gbps", float, 10.0, "link rate, Gbit/s (virtual time)", min=0.001, max=800,
+             only=VIRTUAL)
+DELAY = Param("delay_ns", int, 1000, "one-way link delay, ns (virtual time)", min=0, max=10**9,
+              only=VIRTUAL)
+COUNT = Param("count", int, 1000, "round trips measured (virtual time)", min=1, max=10**7,
+              only=VIRTUAL)
 SECONDS = Param("duration_s", float, 2.0, "seconds each real-time run lasts (real time)",
-                min=1, max=3600)
+                min=1, max=3600, only=REAL_TIME)
 PROFILE = Param("profile", str, "", "SHUNT_PROFILE of the stacks ('' = defaults, latency, "
                 "throughput)", choices=("", "latency", "throughput"))
 
@@ -72,8 +77,13 @@ def _pingpong_virtual(tcp: bool):
 
 def _pingpong_real(tcp: bool):
     def run(ctx: Any, p: dict[str, Any]) -> dict[str, Any]:
-        return {"metrics": ctx.sockperf_pingpong(tcp, p["size"], p["duration_s"], env=_env(p))}
+        m = ctx.sockperf_pingpong(tcp, p["size"], p["duration_s"], env=_env(p))
+        return {"metrics": _ordered(m, PINGPONG_METRICS)}
     return run
+
+
+def _ordered(m: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    return {**{k: m[k] for k in names if k in m}, **{k: v for k, v in m.items() if k not in names}}
 
 
 PINGPONG_METRICS = ("rtt_p50_ns", "rtt_p90_ns", "rtt_p99_ns", "rtt_p999_ns", "rtt_min_ns",
@@ -142,7 +152,8 @@ register(Scenario(
                   min=0, max=10**6),
             Param("loss", float, [0.0, 0.001], "probability a frame is lost (cable: 0)", min=0,
                   max=0.5),
-            Param("bytes", int, 4 << 20, "bytes sent (virtual time)", min=1, max=1 << 34),
+            Param("bytes", int, 4 << 20, "bytes sent (virtual time)", min=1, max=1 << 34,
+                  only=VIRTUAL),
             SECONDS, RATE, SEED, PROFILE),
     backends=SIM_NS3 + REAL,
     virtual=_bulk_virtual, real=_bulk_real,
@@ -176,8 +187,10 @@ register(Scenario(
     description="incast: N TCP senders to one receiver at once (real time: N parallel iperf3 "
                 "streams from one client)",
     params=(Param("senders", int, [2, 4, 8], "sending hosts (flows)", min=1, max=64),
-            Param("bytes", int, 1 << 20, "bytes per sender (virtual time)", min=1, max=1 << 32),
-            Param("queue", int, 100, "switch queue, packets (ns3)", min=1, max=100000),
+            Param("bytes", int, 1 << 20, "bytes per sender (virtual time)", min=1, max=1 << 32,
+                  only=VIRTUAL),
+            Param("queue", int, 100, "switch queue, packets (ns3)", min=1, max=100000,
+                  only=VIRTUAL),
             SECONDS, RATE, DELAY, SEED, PROFILE),
     backends=SIM_NS3 + REAL,
     virtual=_incast_virtual, real=_incast_real,
@@ -314,8 +327,8 @@ def _nic_virtual(ctx: Any, p: dict[str, Any]) -> dict[str, Any]:
 def _nic_real(ctx: Any, p: dict[str, Any]) -> dict[str, Any]:
     if ctx.backend != "cable":
         raise ScenarioError("nic_sweep in real time runs on the cable (the simulated NIC)")
-    return {"metrics": ctx.sockperf_pingpong(False, p["size"], p["duration_s"],
-                                             env=_env(p, **_nic_vars(p)))}
+    m = ctx.sockperf_pingpong(False, p["size"], p["duration_s"], env=_env(p, **_nic_vars(p)))
+    return {"metrics": _ordered(m, PINGPONG_METRICS)}
 
 
 register(Scenario(

@@ -54,6 +54,10 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[Any, ...] | None = None
+    only: str | None = None         # VIRTUAL or REAL: the parameter means nothing elsewhere
+
+    def applies(self, backend: str | None) -> bool:
+        return backend is None or self.only is None or time_kind(backend) == self.only
 
     def parse_one(self, text: str) -> Any:
         """One value from text; ScenarioError with a clear message when it does not fit."""
@@ -159,12 +163,16 @@ class Scenario:
             k, v = a.split("=", 1)
             k = k.strip()
             p = self.param(k)
+            if not p.applies(backend):
+                raise ScenarioError(f"parameter {k} applies to {p.only}-time backends only, not "
+                                    f"to {backend}")
             if k in chosen:
                 raise ScenarioError(f"parameter {k} is given twice")
             chosen[k] = p.values(v)
         overrides = self.backend_defaults.get(backend or "", {})
         axes = []
-        for p in self.params:
+        params = [p for p in self.params if p.applies(backend)]
+        for p in params:
             if p.name in chosen:
                 axes.append(chosen[p.name])
             elif p.name in overrides:
@@ -172,7 +180,7 @@ class Scenario:
                 axes.append(list(d) if isinstance(d, (list, tuple)) else [d])
             else:
                 axes.append(p.default_values())
-        return [dict(zip((p.name for p in self.params), combo)) for combo in itertools.product(*axes)]
+        return [dict(zip((p.name for p in params), combo)) for combo in itertools.product(*axes)]
 
 
 _REGISTRY: dict[str, Scenario] = {}
@@ -338,4 +346,6 @@ def format_value(name: str, v: float) -> str:
         return f"{v / 1e9:.3f}G" if v >= 1e8 else f"{v / 1e6:.3f}M"
     if float(v).is_integer() and abs(v) < 1e15:
         return str(int(v))
+    if abs(v) >= 1000:
+        return f"{v:.0f}"
     return f"{v:.4g}"

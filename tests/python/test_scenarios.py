@@ -71,6 +71,15 @@ def test_bad_parameters_are_refused_with_a_clear_message(arg, message):
     assert message in str(e.value)
 
 
+def test_parameters_of_the_other_time_kind_are_left_out_or_refused():
+    (p,) = sc.get("tcp_pingpong").matrix([], "cable")
+    assert "duration_s" in p and "count" not in p and "seed" not in p
+    (p,) = sc.get("tcp_pingpong").matrix([], "sim")
+    assert "count" in p and "duration_s" not in p
+    with pytest.raises(sc.ScenarioError, match="count applies to virtual-time backends only"):
+        sc.get("tcp_pingpong").matrix(["count=5"], "cable")
+
+
 def test_a_parameter_given_twice_is_refused():
     with pytest.raises(sc.ScenarioError, match="given twice"):
         sc.get("udp_pingpong").matrix(["size=64", "size=128"])
