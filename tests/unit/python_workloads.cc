@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <string>
 
+#include "bindings/ns3_net.h"
 #include "bindings/sim_net.h"
 #include "bindings/workloads.h"
 
@@ -418,6 +419,79 @@ BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_samples) {
   const auto a = once(11), b = once(11), c = once(12);
   BOOST_TEST(a == b);
   BOOST_TEST(a != c);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The same workloads, unchanged, on ns-3 topologies (bindings/ns3_net.h).
+
+BOOST_AUTO_TEST_SUITE(python_workloads_ns3)
+
+BOOST_AUTO_TEST_CASE(every_workload_runs_on_an_ns3_star_too) {
+  Ns3NetOptions o;
+  o.shape = Ns3NetOptions::Shape::kStar;
+  o.hosts = 4;
+  std::string error;
+  auto net = make_ns3_net(o, error);
+  BOOST_TEST_REQUIRE(net != nullptr, error);
+  PingPongSpec p;
+  p.count = 50;
+  LatencyResult u = udp_pingpong(*net, p);
+  BOOST_TEST(u.ok(), u.error);
+  BOOST_TEST(u.completed == 50u);
+  for (Nanos rtt : u.samples) BOOST_TEST_REQUIRE(rtt >= 2 * o.link.delay);
+  LatencyResult t = tcp_pingpong(*net, p);
+  BOOST_TEST(t.ok(), t.error);
+  BOOST_TEST(t.completed == 50u);
+  BulkSpec b;
+  b.flows = {Flow{1, 0, 1u << 20}, Flow{2, 0, 1u << 20}, Flow{3, 0, 1u << 20}};
+  BulkResult k = tcp_bulk(*net, b);
+  BOOST_TEST(k.ok(), k.error);
+  BOOST_TEST(k.bytes == 3u << 20);
+  ChurnSpec c;
+  c.count = 200;
+  ChurnResult ch = churn(*net, c);
+  BOOST_TEST(ch.ok(), ch.error);
+  BOOST_TEST(ch.closed == 200u);
+  MulticastSpec m;
+  m.receivers = {1, 2, 3};
+  m.count = 100;
+  MulticastResult mc = multicast_fanout(*net, m);
+  BOOST_TEST(mc.ok(), mc.error);
+  BOOST_TEST(mc.received == std::vector<uint64_t>(3, 100));
+  BOOST_TEST_MESSAGE("ns-3 star: UDP RTT " << median(u.samples) << " ns, TCP RTT " << median(t.samples)
+                                           << " ns, incast 3 to 1 " << k.goodput_bps() / 1e9 << " Gbit/s");
+}
+
+BOOST_AUTO_TEST_CASE(ipv6_and_a_dumbbell_bottleneck_on_ns3) {
+  Ns3NetOptions o;
+  o.shape = Ns3NetOptions::Shape::kDumbbell;
+  o.left = 2;
+  o.right = 1;
+  std::string error;
+  auto net = make_ns3_net(o, error);
+  BOOST_TEST_REQUIRE(net != nullptr, error);
+  std::vector<size_t> shunt;  // left hosts, then right (the topology's order)
+  for (size_t i = 0; i < net->size(); ++i) {
+    if (net->is_shunt(i)) shunt.push_back(i);
+  }
+  BOOST_TEST_REQUIRE(shunt.size() == 3u);
+  PingPongSpec p;
+  p.client = shunt[0];
+  p.server = shunt[2];
+  p.count = 20;
+  p.ipv6 = true;
+  LatencyResult t = tcp_pingpong(*net, p);
+  BOOST_TEST(t.ok(), t.error);
+  BOOST_TEST(t.completed == 20u);
+  BulkSpec b;
+  b.flows = {Flow{shunt[0], shunt[2], 2u << 20}, Flow{shunt[1], shunt[2], 2u << 20}};
+  BulkResult k = tcp_bulk(*net, b);
+  BOOST_TEST(k.ok(), k.error);
+  BOOST_TEST(k.goodput_bps() < 1.0e9);  // the 1 Gbit/s bottleneck
+  BOOST_TEST_MESSAGE("ns-3 dumbbell: TCP RTT over IPv6 " << median(t.samples) << " ns, 2 flows through 1 Gbit/s: "
+                                                         << k.goodput_bps() / 1e9 << " Gbit/s, " << k.retransmits
+                                                         << " retransmits");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
