@@ -560,7 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--since", help="only results measured at or after this ISO 8601 time")
     ap.add_argument("--sigma", type=float, default=K_SIGMA,
                     help=f"real-time noise band in standard deviations (default {K_SIGMA:g})")
-    args = ap.parse_args(list(argv) if argv is not None else None)
+    try:
+        args = ap.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed
+        return int(e.code or 0)
     path = Path(args.store) if args.store else default_store_path()
     try:
         with Store(path, create=False) as store:

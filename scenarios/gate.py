@@ -297,7 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, backend, p in gate_points():
                 print(f"{name} {backend} {json.dumps(p, sort_keys=True)}")
             return EXIT_PASS
-        baseline = [] if args.update and not baseline_path.exists() else load_baseline(baseline_path)
+        try:
+            baseline = load_baseline(baseline_path)
+        except GateError as e:
+            if not args.update:
+                raise
+            if baseline_path.exists():  # --update replaces a damaged baseline
+                print(f"shunt scenario gate: replacing the unreadable baseline: {e}", file=sys.stderr)
+            baseline = []
         if args.current:
             try:
                 text = Path(args.current).read_text(encoding="utf-8")

@@ -189,3 +189,12 @@ def test_the_gate_passes_on_this_commit(capsys):
     """What CI runs: every gate point on sim, compared exactly with scenarios/baseline.json."""
     rc, out, err = run(capsys, "--jobs", "2")
     assert rc == 0, out + err
+
+
+def test_update_replaces_a_damaged_baseline(tmp_path, capsys):
+    path = tmp_path / "baseline.json"
+    path.write_text("[{broken")
+    now = write(tmp_path / "now.json", [point()])
+    rc, _, err = run(capsys, "--baseline", str(path), "--current", now, "--update")
+    assert rc == 0 and "replacing the unreadable baseline" in err
+    assert len(gate.load_baseline(path)) == 1
