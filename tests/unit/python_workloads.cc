@@ -3,6 +3,8 @@
 // churn, multicast fan-out, bad specs, and the same seed giving the same samples.
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include "bindings/ns3_net.h"
 #include "bindings/sim_net.h"
 #include "bindings/workloads.h"
+#include "stack/socket/socket_api.h"
 
 using namespace shunt;
 using namespace shunt::bindings;
@@ -338,6 +341,63 @@ BOOST_AUTO_TEST_CASE(bad_specs_throw_invalid_argument) {
   PingPongSpec ok;
   ok.count = 5;
   BOOST_TEST(udp_pingpong(*net, ok).ok());
+}
+
+BOOST_AUTO_TEST_CASE(runtime_failures_come_back_as_errors_saying_where_and_why) {
+  auto net = make(opts("sim"));
+  // The server's port is taken by a socket of someone else on that host.
+  SocketApi& api = net->api(1);
+  const int taken = api.socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(7000);
+  BOOST_TEST_REQUIRE(api.bind(taken, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0);
+  PingPongSpec p;
+  p.count = 5;
+  LatencyResult u = udp_pingpong(*net, p);
+  BOOST_TEST(!u.ok());
+  BOOST_TEST(u.error.find("udp_pingpong: server (host 1) bind") != std::string::npos, u.error);
+  BOOST_TEST(u.error.find("Address already in use") != std::string::npos, u.error);
+  api.close(taken);
+  BOOST_TEST(udp_pingpong(*net, p).ok());
+  // A link that loses everything: the transfer times out.
+  SimNetOptions o = opts("mlx5sim");
+  o.loss = 1;
+  auto dead = make(o);
+  BulkSpec b;
+  b.timeout = 2 * kSecond;
+  BulkResult k = tcp_bulk(*dead, b);
+  BOOST_TEST(!k.ok());
+  BOOST_TEST(k.error.find("tcp_bulk: timed out") != std::string::npos, k.error);
+  BOOST_TEST(k.error.find("flow 0 (host 0 -> host 1) not connected") != std::string::npos, k.error);
+  p.timeout = 0;
+  LatencyResult t = tcp_pingpong(*dead, p);
+  BOOST_TEST(!t.ok());
+  // Address resolution gives up first (RFC 1122 2.3.2.1): the connect fails.
+  BOOST_TEST(t.error.find("tcp_pingpong: client (host 0) connect: No route to host") != std::string::npos, t.error);
+  LatencyResult lost = udp_pingpong(*dead, p);
+  BOOST_TEST(lost.ok(), lost.error);  // a UDP ping with no pong is lost, not an error
+  BOOST_TEST(lost.lost == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(jumbo_frames_and_a_small_mtu_carry_bulk_byte_exact) {
+  for (uint32_t mtu : {576u, 9000u}) {
+    BOOST_TEST_CONTEXT("mtu " << mtu) {
+      SimNetOptions o = opts("mlx5sim");
+      o.mtu = mtu;
+      auto net = make(o);
+      BulkSpec b;
+      b.flows = {Flow{0, 1, 2u << 20}};
+      BulkResult k = tcp_bulk(*net, b);
+      BOOST_TEST(k.ok(), k.error);
+      PingPongSpec p;
+      p.count = 20;
+      p.payload = 4000;  // fragmented below 4000
+      LatencyResult u = udp_pingpong(*net, p);
+      BOOST_TEST(u.ok(), u.error);
+      BOOST_TEST(u.completed == 20u);
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(invalid_network_options_are_refused_with_a_reason) {
