@@ -696,7 +696,7 @@ PYBIND11_MODULE(_shunt, m) {
             return u.net().timelines(u.shunt_host(host));
           },
           py::arg("host"),
-          "The most recent per-packet timelines of the host's simulated mlx5 NIC, oldest first (SHUNT_NIC_TIMELINES "
+          "The most recent per-packet timelines of the host's simulated mlx5 NIC, in the order each frame's path ended (SHUNT_NIC_TIMELINES "
           "of them); empty when the host has no NIC model.")
       .def_property_readonly("network_drops", [](PyNetwork& n) { return PyNetwork::Use(n).net().network_drops(); },
                              "Frames lost or dropped by the network itself (link loss, queue drops), all links.")
