@@ -99,9 +99,7 @@ class SimNet final : public Net {
     return out;
   }
 
-  uint64_t network_drops() const override {
-    return h_.link().counters().sum("link.drop.");
-  }
+  uint64_t network_drops() const override { return h_.link().counters().sum("link.drop."); }
 
  private:
   void check(size_t host) const {
@@ -129,11 +127,13 @@ std::unique_ptr<Net> make_sim_net(const SimNetOptions& options, std::string& err
   // The mlx5 model's harness NIC kind, whatever this program linked (idempotent).
   nicmodel::register_devices();
   if (options.hosts == 0 || options.hosts > kMaxHosts) {
-    error = "sim net: hosts must be 1 .. " + std::to_string(kMaxHosts) + ", not " + std::to_string(options.hosts);
+    error = "sim net: hosts must be 1 .. " + std::to_string(kMaxHosts) + ", not " +
+            std::to_string(options.hosts);
     return nullptr;
   }
   if (options.nic != "mlx5sim" && options.nic != "sim") {
-    error = "sim net: unknown nic '" + options.nic + "' (mlx5sim: the simulated ConnectX; sim: the link's port)";
+    error = "sim net: unknown nic '" + options.nic +
+            "' (mlx5sim: the simulated ConnectX; sim: the link's port)";
     return nullptr;
   }
   if (!(options.loss >= 0 && options.loss <= 1)) {  // also refuses NaN
@@ -141,8 +141,8 @@ std::unique_ptr<Net> make_sim_net(const SimNetOptions& options, std::string& err
     return nullptr;
   }
   if (options.mtu < kMinMtu || options.mtu > kMaxMtu) {
-    error = "sim net: mtu must be " + std::to_string(kMinMtu) + " .. " + std::to_string(kMaxMtu) + ", not " +
-            std::to_string(options.mtu);
+    error = "sim net: mtu must be " + std::to_string(kMinMtu) + " .. " + std::to_string(kMaxMtu) +
+            ", not " + std::to_string(options.mtu);
     return nullptr;
   }
   if (options.delay < 0) {

@@ -58,7 +58,8 @@ std::string host_name(size_t host) { return "host " + std::to_string(host); }
 void check_host(Net& net, size_t host, const char* workload, const char* role) {
   if (host >= net.size()) {
     throw std::invalid_argument(std::string(workload) + ": " + role + " " + host_name(host) +
-                                " out of range (the network has " + std::to_string(net.size()) + " hosts)");
+                                " out of range (the network has " + std::to_string(net.size()) +
+                                " hosts)");
   }
   if (!net.is_shunt(host)) {
     throw std::invalid_argument(std::string(workload) + ": " + role + " " + host_name(host) +
@@ -90,7 +91,9 @@ SockAddr sockaddr_of(const IpAddr& ip, uint16_t port) {
   return a;
 }
 
-SockAddr any_addr(bool ipv6, uint16_t port) { return sockaddr_of(ipv6 ? IpAddr(Ipv6Addr{}) : IpAddr(Ipv4Addr{}), port); }
+SockAddr any_addr(bool ipv6, uint16_t port) {
+  return sockaddr_of(ipv6 ? IpAddr(Ipv6Addr{}) : IpAddr(Ipv4Addr{}), port);
+}
 
 // The port and address of a sockaddr (v4 or v6), to tell connections apart.
 bool same_endpoint(const sockaddr_storage& a, const SockAddr& b) {
@@ -108,7 +111,8 @@ bool same_endpoint(const sockaddr_storage& a, const SockAddr& b) {
 // A UDP send the network may refuse for a while (no room, neighbour not resolved): the datagram
 // is lost, not the workload.
 bool transient_udp_error(long r) {
-  return r == -EAGAIN || r == -ENOBUFS || r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ECONNREFUSED;
+  return r == -EAGAIN || r == -ENOBUFS || r == -EHOSTUNREACH || r == -ENETUNREACH ||
+         r == -ECONNREFUSED;
 }
 
 // The error a failed non-blocking connect left on the socket.
@@ -126,7 +130,9 @@ class Workload {
 
  protected:
   // Records the first failure as "<workload>: <where>: <why>"; returns false.
-  bool fail(const std::string& where, long err) { return fail_text(where + ": " + errno_text(err)); }
+  bool fail(const std::string& where, long err) {
+    return fail_text(where + ": " + errno_text(err));
+  }
   bool fail_text(const std::string& what) {
     if (error_.empty()) error_ = std::string(name_) + ": " + what;
     return false;
@@ -190,9 +196,13 @@ class UdpPingPongRun : Workload {
   UdpPingPongRun(Net& net, const PingPongSpec& spec) : Workload(net, "udp_pingpong"), s_(spec) {
     check_host(net, s_.client, name_, "client");
     check_host(net, s_.server, name_, "server");
-    if (s_.client == s_.server) throw std::invalid_argument("udp_pingpong: client and server are the same host");
-    if (s_.payload < 8) throw std::invalid_argument("udp_pingpong: payload must be at least 8 bytes (it carries a sequence number)");
-    if (s_.payload > kMaxUdpPayload) throw std::invalid_argument("udp_pingpong: payload larger than a UDP datagram (65507 bytes)");
+    if (s_.client == s_.server)
+      throw std::invalid_argument("udp_pingpong: client and server are the same host");
+    if (s_.payload < 8)
+      throw std::invalid_argument(
+          "udp_pingpong: payload must be at least 8 bytes (it carries a sequence number)");
+    if (s_.payload > kMaxUdpPayload)
+      throw std::invalid_argument("udp_pingpong: payload larger than a UDP datagram (65507 bytes)");
     if (s_.timeout < 0) throw std::invalid_argument("udp_pingpong: negative timeout");
     if (s_.timeout == 0) s_.timeout = 10 * kMilli;
     out_.resize(s_.payload);
@@ -238,7 +248,10 @@ class UdpPingPongRun : Workload {
     if (sfd_ < 0) return fail("server (" + host_name(s_.server) + ") socket", sfd_);
     server_ = sockaddr_of(net_.addr(s_.server, s_.ipv6), s_.port);
     int r = sapi_->bind(sfd_, server_.sa(), server_.len);
-    if (r < 0) return fail("server (" + host_name(s_.server) + ") bind to " + net_.addr(s_.server, s_.ipv6).str() + " port " + std::to_string(s_.port), r);
+    if (r < 0)
+      return fail("server (" + host_name(s_.server) + ") bind to " +
+                      net_.addr(s_.server, s_.ipv6).str() + " port " + std::to_string(s_.port),
+                  r);
     cfd_ = capi_->socket(domain, SOCK_DGRAM | SOCK_NONBLOCK, 0);
     if (cfd_ < 0) return fail("client (" + host_name(s_.client) + ") socket", cfd_);
     const SockAddr any = any_addr(s_.ipv6, 0);
@@ -254,7 +267,8 @@ class UdpPingPongRun : Workload {
     sent_ = got_ = false;
     const Nanos limit = net_.now() + timeout;
     auto pump = [this] { return pump_once(); };
-    drive(pump, [] { return kNever; }, limit);
+    drive(
+        pump, [] { return kNever; }, limit);
     return got_ ? got_at_ - t0_ : -1;
   }
 
@@ -263,22 +277,27 @@ class UdpPingPongRun : Workload {
       sent_ = true;
       t0_ = net_.now();
       const ssize_t w = capi_->sendto(cfd_, out_.data(), out_.size(), 0, server_.sa(), server_.len);
-      if (w < 0 && !transient_udp_error(long(w))) return !fail("client (" + host_name(s_.client) + ") sendto", long(w));
+      if (w < 0 && !transient_udp_error(long(w)))
+        return !fail("client (" + host_name(s_.client) + ") sendto", long(w));
     }
     // The server echoes every datagram back to its sender.
     while (true) {
       sockaddr_storage from{};
       socklen_t from_len = sizeof from;
-      const ssize_t n = sapi_->recvfrom(sfd_, echo_.data(), echo_.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_len);
+      const ssize_t n = sapi_->recvfrom(sfd_, echo_.data(), echo_.size(), 0,
+                                        reinterpret_cast<sockaddr*>(&from), &from_len);
       if (n == -EAGAIN) break;
       if (n < 0) return !fail("server (" + host_name(s_.server) + ") recvfrom", long(n));
-      const ssize_t w = sapi_->sendto(sfd_, echo_.data(), size_t(n), 0, reinterpret_cast<sockaddr*>(&from), from_len);
-      if (w < 0 && !transient_udp_error(long(w))) return !fail("server (" + host_name(s_.server) + ") sendto", long(w));
+      const ssize_t w = sapi_->sendto(sfd_, echo_.data(), size_t(n), 0,
+                                      reinterpret_cast<sockaddr*>(&from), from_len);
+      if (w < 0 && !transient_udp_error(long(w)))
+        return !fail("server (" + host_name(s_.server) + ") sendto", long(w));
     }
     while (true) {
       const ssize_t n = capi_->recv(cfd_, in_.data(), in_.size(), 0);
       if (n == -EAGAIN) return false;
-      if (n < 0 && n != -ECONNREFUSED) return !fail("client (" + host_name(s_.client) + ") recv", long(n));
+      if (n < 0 && n != -ECONNREFUSED)
+        return !fail("client (" + host_name(s_.client) + ") recv", long(n));
       // A late pong of an earlier ping, or something else, is not this round trip's.
       if (size_t(n) == out_.size() && std::memcmp(in_.data(), out_.data(), out_.size()) == 0) {
         got_ = true;
@@ -307,8 +326,10 @@ class TcpPingPongRun : Workload {
   TcpPingPongRun(Net& net, const PingPongSpec& spec) : Workload(net, "tcp_pingpong"), s_(spec) {
     check_host(net, s_.client, name_, "client");
     check_host(net, s_.server, name_, "server");
-    if (s_.client == s_.server) throw std::invalid_argument("tcp_pingpong: client and server are the same host");
-    if (s_.payload < 1) throw std::invalid_argument("tcp_pingpong: payload must be at least 1 byte");
+    if (s_.client == s_.server)
+      throw std::invalid_argument("tcp_pingpong: client and server are the same host");
+    if (s_.payload < 1)
+      throw std::invalid_argument("tcp_pingpong: payload must be at least 1 byte");
     if (s_.timeout < 0) throw std::invalid_argument("tcp_pingpong: negative timeout");
     // TCP repairs a lost segment after a retransmission timeout (RFC 6298: 200 ms and more), so
     // a round trip is given seconds, not the UDP ping's 10 ms; one that still does not complete
@@ -361,7 +382,10 @@ class TcpPingPongRun : Workload {
     if (r < 0) return fail(server() + " setsockopt TCP_NODELAY", r);
     const SockAddr at = sockaddr_of(net_.addr(s_.server, s_.ipv6), s_.port);
     r = sapi_->bind(lfd_, at.sa(), at.len);
-    if (r < 0) return fail(server() + " bind to " + net_.addr(s_.server, s_.ipv6).str() + " port " + std::to_string(s_.port), r);
+    if (r < 0)
+      return fail(server() + " bind to " + net_.addr(s_.server, s_.ipv6).str() + " port " +
+                      std::to_string(s_.port),
+                  r);
     r = sapi_->listen(lfd_, 1);
     if (r < 0) return fail(server() + " listen", r);
     cfd_ = capi_->socket(domain, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -369,15 +393,19 @@ class TcpPingPongRun : Workload {
     r = capi_->setsockopt(cfd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (r < 0) return fail(client() + " setsockopt TCP_NODELAY", r);
     r = capi_->connect(cfd_, at.sa(), at.len);
-    if (r < 0 && r != -EINPROGRESS) return fail(client() + " connect to " + net_.addr(s_.server, s_.ipv6).str(), r);
+    if (r < 0 && r != -EINPROGRESS)
+      return fail(client() + " connect to " + net_.addr(s_.server, s_.ipv6).str(), r);
     net_.kick();
     return true;
   }
 
   bool establish() {
     auto pump = [this] { return pump_connect(); };
-    if (drive(pump, [] { return kNever; }, net_.now() + kConnectTimeout)) return !failed();
-    return fail_text("the connection was not established within " + std::to_string(kConnectTimeout / kMilli) + " ms");
+    if (drive(
+            pump, [] { return kNever; }, net_.now() + kConnectTimeout))
+      return !failed();
+    return fail_text("the connection was not established within " +
+                     std::to_string(kConnectTimeout / kMilli) + " ms");
   }
 
   bool pump_connect() {
@@ -407,10 +435,14 @@ class TcpPingPongRun : Workload {
     c_sent_ = s_recv_ = s_sent_ = c_recv_ = 0;
     const Nanos limit = net_.now() + s_.timeout;
     auto pump = [this] { return pump_round_trip(); };
-    if (drive(pump, [] { return kNever; }, limit) && !failed()) return done_at_ - t0_;
-    fail_text("round trip " + std::to_string(seq_) + " did not complete within " + std::to_string(s_.timeout / kMilli) +
-              " ms (client sent " + std::to_string(c_sent_) + ", server received " + std::to_string(s_recv_) +
-              " and sent " + std::to_string(s_sent_) + ", client received " + std::to_string(c_recv_) + " of " +
+    if (drive(
+            pump, [] { return kNever; }, limit) &&
+        !failed())
+      return done_at_ - t0_;
+    fail_text("round trip " + std::to_string(seq_) + " did not complete within " +
+              std::to_string(s_.timeout / kMilli) + " ms (client sent " + std::to_string(c_sent_) +
+              ", server received " + std::to_string(s_recv_) + " and sent " +
+              std::to_string(s_sent_) + ", client received " + std::to_string(c_recv_) + " of " +
               std::to_string(s_.payload) + " bytes)");
     return -1;
   }
@@ -437,7 +469,8 @@ class TcpPingPongRun : Workload {
       s_recv_ += size_t(r);
     }
     while (s_sent_ < s_recv_) {
-      const ssize_t w = sapi_->send(sfd_, srv_in_.data() + s_sent_, s_recv_ - s_sent_, MSG_NOSIGNAL);
+      const ssize_t w =
+          sapi_->send(sfd_, srv_in_.data() + s_sent_, s_recv_ - s_sent_, MSG_NOSIGNAL);
       if (w == -EAGAIN) break;
       if (w <= 0) return !fail(server() + " send", w < 0 ? long(w) : -EIO);
       s_sent_ += size_t(w);
@@ -452,7 +485,8 @@ class TcpPingPongRun : Workload {
     if (c_recv_ < n) return false;
     done_at_ = net_.now();
     if (std::memcmp(cli_in_.data(), out_.data(), n) != 0) {
-      return !fail_text("round trip " + std::to_string(seq_) + ": the response differs from the request");
+      return !fail_text("round trip " + std::to_string(seq_) +
+                        ": the response differs from the request");
     }
     return true;
   }
@@ -483,13 +517,16 @@ class TcpBulkRun : Workload {
   TcpBulkRun(Net& net, const BulkSpec& spec) : Workload(net, "tcp_bulk"), s_(spec) {
     if (s_.flows.empty()) throw std::invalid_argument("tcp_bulk: no flows");
     if (s_.chunk == 0) throw std::invalid_argument("tcp_bulk: chunk must be at least 1 byte");
-    if (s_.start_spread < 0 || s_.timeout < 0) throw std::invalid_argument("tcp_bulk: negative start_spread or timeout");
+    if (s_.start_spread < 0 || s_.timeout < 0)
+      throw std::invalid_argument("tcp_bulk: negative start_spread or timeout");
     for (size_t i = 0; i < s_.flows.size(); ++i) {
       const Flow& f = s_.flows[i];
       const std::string which = "flow " + std::to_string(i) + " sender";
       check_host(net, f.from, name_, which.c_str());
       check_host(net, f.to, name_, ("flow " + std::to_string(i) + " receiver").c_str());
-      if (f.from == f.to) throw std::invalid_argument("tcp_bulk: flow " + std::to_string(i) + " sends to its own host");
+      if (f.from == f.to)
+        throw std::invalid_argument("tcp_bulk: flow " + std::to_string(i) +
+                                    " sends to its own host");
     }
     flows_.resize(s_.flows.size());
     for (size_t i = 0; i < flows_.size(); ++i) {
@@ -499,10 +536,12 @@ class TcpBulkRun : Workload {
     in_.resize(s_.chunk);
     expect_.resize(s_.chunk);
     for (const Flow& f : s_.flows) {
-      if (std::none_of(receivers_.begin(), receivers_.end(), [&](const Receiver& r) { return r.host == f.to; })) {
+      if (std::none_of(receivers_.begin(), receivers_.end(),
+                       [&](const Receiver& r) { return r.host == f.to; })) {
         receivers_.push_back(Receiver{f.to, -1, 0});
       }
-      if (std::find(senders_.begin(), senders_.end(), f.from) == senders_.end()) senders_.push_back(f.from);
+      if (std::find(senders_.begin(), senders_.end(), f.from) == senders_.end())
+        senders_.push_back(f.from);
     }
     for (Receiver& r : receivers_) {
       for (const Flow& f : s_.flows) r.flows += f.to == r.host;
@@ -518,11 +557,14 @@ class TcpBulkRun : Workload {
     if (wait_for_addresses(hosts, s_.ipv6) && listen()) {
       for (size_t h : senders_) retransmits += net_.stack(h).counters().get("tcp.retransmits");
       r_.started = net_.now();
-      for (size_t i = 0; i < flows_.size(); ++i) flows_[i].start_at = r_.started + Nanos(i) * s_.start_spread;
+      for (size_t i = 0; i < flows_.size(); ++i)
+        flows_[i].start_at = r_.started + Nanos(i) * s_.start_spread;
       auto pump = [this] { return pump_once(); };
       auto wake = [this] { return next_start(); };
       const bool done = drive(pump, wake, r_.started + s_.timeout);
-      if (!done && !failed()) fail_text(progress("timed out after " + std::to_string((net_.now() - r_.started) / kMilli) + " ms"));
+      if (!done && !failed())
+        fail_text(progress("timed out after " + std::to_string((net_.now() - r_.started) / kMilli) +
+                           " ms"));
       for (size_t h : senders_) r_.retransmits += net_.stack(h).counters().get("tcp.retransmits");
       r_.retransmits -= retransmits;
     }
@@ -569,8 +611,8 @@ class TcpBulkRun : Workload {
   };
 
   std::string flow_name(size_t i) const {
-    return "flow " + std::to_string(i) + " (host " + std::to_string(s_.flows[i].from) + " -> host " +
-           std::to_string(s_.flows[i].to) + ")";
+    return "flow " + std::to_string(i) + " (host " + std::to_string(s_.flows[i].from) +
+           " -> host " + std::to_string(s_.flows[i].to) + ")";
   }
 
   std::string progress(const std::string& head) const {
@@ -579,8 +621,8 @@ class TcpBulkRun : Workload {
     for (size_t i = 0; i < flows_.size() && shown < 4; ++i) {
       const FlowState& f = flows_[i];
       if (f.eof) continue;
-      t += "; " + flow_name(i) + " " + (f.connected ? "" : "not connected, ") + "received " + std::to_string(f.received) +
-           "/" + std::to_string(s_.flows[i].bytes);
+      t += "; " + flow_name(i) + " " + (f.connected ? "" : "not connected, ") + "received " +
+           std::to_string(f.received) + "/" + std::to_string(s_.flows[i].bytes);
       ++shown;
     }
     return t;
@@ -603,7 +645,10 @@ class TcpBulkRun : Workload {
       set_buffers(api, r.lfd);  // inherited by the accepted sockets (and sizes their window)
       const SockAddr at = sockaddr_of(net_.addr(r.host, s_.ipv6), s_.port);
       int rc = api.bind(r.lfd, at.sa(), at.len);
-      if (rc < 0) return fail(who + " bind to " + net_.addr(r.host, s_.ipv6).str() + " port " + std::to_string(s_.port), rc);
+      if (rc < 0)
+        return fail(who + " bind to " + net_.addr(r.host, s_.ipv6).str() + " port " +
+                        std::to_string(s_.port),
+                    rc);
       rc = api.listen(r.lfd, int(std::min<size_t>(r.flows + 16, 4096)));
       if (rc < 0) return fail(who + " listen", rc);
     }
@@ -646,13 +691,15 @@ class TcpBulkRun : Workload {
       bool matched = false;
       for (size_t i = 0; i < flows_.size() && !matched; ++i) {
         FlowState& f = flows_[i];
-        if (s_.flows[i].to != r.host || f.cfd < 0 || f.sfd >= 0 || !same_endpoint(peer, f.local)) continue;
+        if (s_.flows[i].to != r.host || f.cfd < 0 || f.sfd >= 0 || !same_endpoint(peer, f.local))
+          continue;
         f.sfd = fd;
         matched = true;
       }
       if (!matched) {
         api.close(fd);
-        return fail_text("receiver (" + host_name(r.host) + ") accepted a connection that no flow made");
+        return fail_text("receiver (" + host_name(r.host) +
+                         ") accepted a connection that no flow made");
       }
     }
   }
@@ -694,13 +741,14 @@ class TcpBulkRun : Workload {
       if (n == 0) {
         f.eof = true;
         if (f.received != total) {
-          return fail_text(flow_name(i) + ": end of stream after " + std::to_string(f.received) + " of " +
-                           std::to_string(total) + " bytes");
+          return fail_text(flow_name(i) + ": end of stream after " + std::to_string(f.received) +
+                           " of " + std::to_string(total) + " bytes");
         }
         break;
       }
       const size_t got = size_t(n);
-      if (f.received + got > total) return fail_text(flow_name(i) + " received more bytes than were sent");
+      if (f.received + got > total)
+        return fail_text(flow_name(i) + " received more bytes than were sent");
       tcp_bulk_pattern(f.seed, f.received, expect_.data(), got);
       if (std::memcmp(expect_.data(), in_.data(), got) != 0) {
         for (size_t k = 0; k < got; ++k) {
@@ -709,7 +757,8 @@ class TcpBulkRun : Workload {
             break;
           }
         }
-        return fail_text(flow_name(i) + ": byte " + std::to_string(f.mismatch) + " differs from what was sent");
+        return fail_text(flow_name(i) + ": byte " + std::to_string(f.mismatch) +
+                         " differs from what was sent");
       }
       f.received += got;
       if (f.received == total) f.finished_at = net_.now();
@@ -736,7 +785,8 @@ class TcpBulkRun : Workload {
       if (!f.connected) {
         SocketApi& api = net_.api(s_.flows[i].from);
         const uint32_t ev = api.poll_events(f.cfd);
-        if (ev & (POLLERR | POLLHUP)) return !fail(flow_name(i) + " connect", socket_error(api, f.cfd));
+        if (ev & (POLLERR | POLLHUP))
+          return !fail(flow_name(i) + " connect", socket_error(api, f.cfd));
         if (ev & POLLOUT) {
           f.connected = true;
           f.connected_at = now;
@@ -780,7 +830,8 @@ class ChurnRun : Workload {
   ChurnRun(Net& net, const ChurnSpec& spec) : Workload(net, "churn"), s_(spec) {
     check_host(net, s_.client, name_, "client");
     check_host(net, s_.server, name_, "server");
-    if (s_.client == s_.server) throw std::invalid_argument("churn: client and server are the same host");
+    if (s_.client == s_.server)
+      throw std::invalid_argument("churn: client and server are the same host");
     if (s_.parallel == 0) throw std::invalid_argument("churn: parallel must be at least 1");
     if (s_.timeout < 0) throw std::invalid_argument("churn: negative timeout");
     request_.resize(s_.request);
@@ -801,12 +852,13 @@ class ChurnRun : Workload {
         if (r_.opened < s_.count && !start(c)) break;
       }
       auto pump = [this] { return pump_once(); };
-      const bool done = !failed() && drive(pump, [] { return kNever; }, r_.started + s_.timeout);
+      const bool done = !failed() && drive(
+                                         pump, [] { return kNever; }, r_.started + s_.timeout);
       r_.finished = net_.now();
       if (!done && !failed()) {
-        fail_text("timed out after " + std::to_string((net_.now() - r_.started) / kMilli) + " ms: " +
-                  std::to_string(r_.closed) + " of " + std::to_string(s_.count) + " connections closed, " +
-                  std::to_string(r_.failed) + " failed");
+        fail_text("timed out after " + std::to_string((net_.now() - r_.started) / kMilli) +
+                  " ms: " + std::to_string(r_.closed) + " of " + std::to_string(s_.count) +
+                  " connections closed, " + std::to_string(r_.failed) + " failed");
       }
     }
     if (error_.empty() && r_.failed > 0) {
@@ -814,7 +866,8 @@ class ChurnRun : Workload {
     }
     r_.error = error_;
     close_all();
-    r_.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+    r_.wall_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     return std::move(r_);
   }
 
@@ -843,7 +896,10 @@ class ChurnRun : Workload {
     sapi_->setsockopt(lfd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     to_ = sockaddr_of(net_.addr(s_.server, s_.ipv6), s_.port);
     int r = sapi_->bind(lfd_, to_.sa(), to_.len);
-    if (r < 0) return fail(server() + " bind to " + net_.addr(s_.server, s_.ipv6).str() + " port " + std::to_string(s_.port), r);
+    if (r < 0)
+      return fail(server() + " bind to " + net_.addr(s_.server, s_.ipv6).str() + " port " +
+                      std::to_string(s_.port),
+                  r);
     r = sapi_->listen(lfd_, int(std::min<size_t>(2 * slots_.size() + 16, 4096)));
     if (r < 0) return fail(server() + " listen", r);
     return true;
@@ -856,7 +912,8 @@ class ChurnRun : Workload {
     c.number = r_.opened++;
     c.connect_at = net_.now();
     c.fd = capi_->socket(s_.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (c.fd < 0) return fail(client() + " socket for connection " + std::to_string(c.number), c.fd);
+    if (c.fd < 0)
+      return fail(client() + " socket for connection " + std::to_string(c.number), c.fd);
     const int one = 1;
     capi_->setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const int r = capi_->connect(c.fd, to_.sa(), to_.len);
@@ -867,7 +924,9 @@ class ChurnRun : Workload {
   // A connection that failed is counted, not fatal: the next one starts.
   bool connection_failed(Slot& c, const char* call, long err) {
     ++r_.failed;
-    if (first_failure_.empty()) first_failure_ = "connection " + std::to_string(c.number) + ": " + call + ": " + errno_text(err);
+    if (first_failure_.empty())
+      first_failure_ =
+          "connection " + std::to_string(c.number) + ": " + call + ": " + errno_text(err);
     capi_->close(c.fd);
     c.fd = -1;
     return true;
@@ -877,13 +936,15 @@ class ChurnRun : Workload {
   bool pump_client(Slot& c) {
     if (!c.established) {
       const uint32_t ev = capi_->poll_events(c.fd);
-      if (ev & (POLLERR | POLLHUP)) return connection_failed(c, "connect", socket_error(*capi_, c.fd));
+      if (ev & (POLLERR | POLLHUP))
+        return connection_failed(c, "connect", socket_error(*capi_, c.fd));
       if (!(ev & POLLOUT)) return true;
       c.established = true;
       r_.connect_times.push_back(net_.now() - c.connect_at);
     }
     while (c.sent < request_.size()) {
-      const ssize_t w = capi_->send(c.fd, request_.data() + c.sent, request_.size() - c.sent, MSG_NOSIGNAL);
+      const ssize_t w =
+          capi_->send(c.fd, request_.data() + c.sent, request_.size() - c.sent, MSG_NOSIGNAL);
       if (w == -EAGAIN) break;
       if (w <= 0) return connection_failed(c, "send", w < 0 ? long(w) : -EIO);
       c.sent += size_t(w);
@@ -893,7 +954,8 @@ class ChurnRun : Workload {
       if (n == -EAGAIN) break;
       if (n <= 0) return connection_failed(c, "recv", n < 0 ? long(n) : -ECONNRESET);
       if (std::memcmp(in_.data(), request_.data() + c.received, size_t(n)) != 0) {
-        return fail_text(client() + " connection " + std::to_string(c.number) + ": the echo differs from the request");
+        return fail_text(client() + " connection " + std::to_string(c.number) +
+                         ": the echo differs from the request");
       }
       c.received += size_t(n);
     }
@@ -920,8 +982,8 @@ class ChurnRun : Workload {
       }
       if (n == 0) {
         if (v.received != request_.size()) {
-          return fail_text(server() + ": end of stream after " + std::to_string(v.received) + " of " +
-                           std::to_string(request_.size()) + " request bytes");
+          return fail_text(server() + ": end of stream after " + std::to_string(v.received) +
+                           " of " + std::to_string(request_.size()) + " request bytes");
         }
         sapi_->close(v.fd);
         closed = true;
@@ -935,7 +997,8 @@ class ChurnRun : Workload {
       v.received += size_t(n);
     }
     while (v.echoed < v.received) {
-      const ssize_t w = sapi_->send(v.fd, request_.data() + v.echoed, v.received - v.echoed, MSG_NOSIGNAL);
+      const ssize_t w =
+          sapi_->send(v.fd, request_.data() + v.echoed, v.received - v.echoed, MSG_NOSIGNAL);
       if (w == -EAGAIN) break;
       if (w <= 0) return fail(server() + " send", w < 0 ? long(w) : -EIO);
       v.echoed += size_t(w);
@@ -1004,19 +1067,27 @@ class MulticastRun : Workload {
     for (size_t i = 0; i < s_.receivers.size(); ++i) {
       const size_t h = s_.receivers[i];
       check_host(net, h, name_, "receiver");
-      if (h == s_.sender) throw std::invalid_argument("multicast_fanout: the sender is also a receiver");
-      if (std::find(s_.receivers.begin(), s_.receivers.begin() + long(i), h) != s_.receivers.begin() + long(i)) {
+      if (h == s_.sender)
+        throw std::invalid_argument("multicast_fanout: the sender is also a receiver");
+      if (std::find(s_.receivers.begin(), s_.receivers.begin() + long(i), h) !=
+          s_.receivers.begin() + long(i)) {
         throw std::invalid_argument("multicast_fanout: receiver " + host_name(h) + " listed twice");
       }
     }
     auto group = IpAddr::parse(s_.group);
     if (!group || !group->is_multicast()) {
-      throw std::invalid_argument("multicast_fanout: group '" + s_.group + "' is not a multicast address");
+      throw std::invalid_argument("multicast_fanout: group '" + s_.group +
+                                  "' is not a multicast address");
     }
     group_ = *group;
-    if (s_.payload < 16) throw std::invalid_argument("multicast_fanout: payload must be at least 16 bytes (sequence number and send time)");
-    if (s_.payload > kMaxUdpPayload) throw std::invalid_argument("multicast_fanout: payload larger than a UDP datagram (65507 bytes)");
-    if (s_.interval < 0 || s_.timeout < 0) throw std::invalid_argument("multicast_fanout: negative interval or timeout");
+    if (s_.payload < 16)
+      throw std::invalid_argument(
+          "multicast_fanout: payload must be at least 16 bytes (sequence number and send time)");
+    if (s_.payload > kMaxUdpPayload)
+      throw std::invalid_argument(
+          "multicast_fanout: payload larger than a UDP datagram (65507 bytes)");
+    if (s_.interval < 0 || s_.timeout < 0)
+      throw std::invalid_argument("multicast_fanout: negative interval or timeout");
     out_.resize(s_.payload);
     fill_body(out_.data());
     expect_.resize(s_.payload);
@@ -1040,8 +1111,9 @@ class MulticastRun : Workload {
       const Nanos limit = start_ + s_.timeout;
       drive(pump, wake, limit);
       if (r_.sent < s_.count && !failed()) {
-        fail_text("timed out after " + std::to_string((net_.now() - start_) / kMilli) + " ms with " +
-                  std::to_string(r_.sent) + " of " + std::to_string(s_.count) + " datagrams sent");
+        fail_text("timed out after " + std::to_string((net_.now() - start_) / kMilli) +
+                  " ms with " + std::to_string(r_.sent) + " of " + std::to_string(s_.count) +
+                  " datagrams sent");
       }
     }
     r_.error = error_;
@@ -1181,14 +1253,20 @@ class MulticastRun : Workload {
 
 }  // namespace
 
-LatencyResult udp_pingpong(Net& net, const PingPongSpec& spec) { return UdpPingPongRun(net, spec).run(); }
+LatencyResult udp_pingpong(Net& net, const PingPongSpec& spec) {
+  return UdpPingPongRun(net, spec).run();
+}
 
-LatencyResult tcp_pingpong(Net& net, const PingPongSpec& spec) { return TcpPingPongRun(net, spec).run(); }
+LatencyResult tcp_pingpong(Net& net, const PingPongSpec& spec) {
+  return TcpPingPongRun(net, spec).run();
+}
 
 BulkResult tcp_bulk(Net& net, const BulkSpec& spec) { return TcpBulkRun(net, spec).run(); }
 
 ChurnResult churn(Net& net, const ChurnSpec& spec) { return ChurnRun(net, spec).run(); }
 
-MulticastResult multicast_fanout(Net& net, const MulticastSpec& spec) { return MulticastRun(net, spec).run(); }
+MulticastResult multicast_fanout(Net& net, const MulticastSpec& spec) {
+  return MulticastRun(net, spec).run();
+}
 
 }  // namespace shunt::bindings

@@ -78,10 +78,11 @@ BOOST_AUTO_TEST_CASE(udp_pingpong_measures_every_round_trip_at_no_less_than_twic
         BOOST_TEST(r.lost == 0u);
         BOOST_TEST_REQUIRE(r.samples.size() == 200u);
         for (Nanos rtt : r.samples) BOOST_TEST(rtt >= 2 * o.delay);
-        BOOST_TEST(*std::max_element(r.samples.begin(), r.samples.end()) < 2 * o.delay + 20 * kMicro);
+        BOOST_TEST(*std::max_element(r.samples.begin(), r.samples.end()) <
+                   2 * o.delay + 20 * kMicro);
         BOOST_TEST(r.finished > r.started);
-        BOOST_TEST_MESSAGE("udp ping-pong " << nic << (v6 ? " v6" : " v4") << ": median RTT " << median(r.samples)
-                                            << " ns");
+        BOOST_TEST_MESSAGE("udp ping-pong " << nic << (v6 ? " v6" : " v4") << ": median RTT "
+                                            << median(r.samples) << " ns");
       }
     }
   }
@@ -121,7 +122,8 @@ BOOST_AUTO_TEST_CASE(the_modelled_nic_adds_to_the_round_trip_and_keeps_timelines
     }
   }
   BOOST_TEST(rtt[1] > rtt[0]);
-  BOOST_TEST_MESSAGE("median UDP RTT, 64 bytes, 1 us one way: sim " << rtt[0] << " ns, mlx5sim " << rtt[1] << " ns");
+  BOOST_TEST_MESSAGE("median UDP RTT, 64 bytes, 1 us one way: sim " << rtt[0] << " ns, mlx5sim "
+                                                                    << rtt[1] << " ns");
 }
 
 BOOST_AUTO_TEST_CASE(udp_pingpong_counts_the_round_trips_a_lossy_link_loses) {
@@ -162,8 +164,8 @@ BOOST_AUTO_TEST_CASE(tcp_pingpong_measures_every_round_trip) {
         BOOST_TEST(r.lost == 0u);
         BOOST_TEST_REQUIRE(r.samples.size() == 200u);
         for (Nanos rtt : r.samples) BOOST_TEST(rtt >= 2 * o.delay);
-        BOOST_TEST_MESSAGE("tcp ping-pong " << nic << (v6 ? " v6" : " v4") << ": median RTT " << median(r.samples)
-                                            << " ns");
+        BOOST_TEST_MESSAGE("tcp ping-pong " << nic << (v6 ? " v6" : " v4") << ": median RTT "
+                                            << median(r.samples) << " ns");
       }
     }
   }
@@ -236,8 +238,8 @@ BOOST_AUTO_TEST_CASE(incast_of_16_senders_completes_byte_exact_with_retransmits_
         BOOST_TEST(r.flows[i].completed);
         BOOST_TEST(r.flows[i].started == r.started + Nanos(i) * s.start_spread);
       }
-      BOOST_TEST_MESSAGE("incast 16 to 1 " << nic << ": " << r.goodput_bps() / 1e9 << " Gbit/s, " << r.retransmits
-                                           << " retransmits");
+      BOOST_TEST_MESSAGE("incast 16 to 1 " << nic << ": " << r.goodput_bps() / 1e9 << " Gbit/s, "
+                                           << r.retransmits << " retransmits");
     }
   }
 }
@@ -255,8 +257,8 @@ BOOST_AUTO_TEST_CASE(churn_opens_and_closes_every_connection) {
   BOOST_TEST_REQUIRE(r.connect_times.size() == count);
   for (Nanos t : r.connect_times) BOOST_TEST_REQUIRE(t >= 2 * kMicro);
   BOOST_TEST(r.per_virtual_second() > 0);
-  BOOST_TEST_MESSAGE("churn: " << count << " connections, " << r.per_virtual_second() << " per virtual second, "
-                               << r.wall_seconds << " s of wall time");
+  BOOST_TEST_MESSAGE("churn: " << count << " connections, " << r.per_virtual_second()
+                               << " per virtual second, " << r.wall_seconds << " s of wall time");
 }
 
 BOOST_AUTO_TEST_CASE(churn_in_parallel_with_requests_over_the_modelled_nic) {
@@ -374,7 +376,9 @@ BOOST_AUTO_TEST_CASE(runtime_failures_come_back_as_errors_saying_where_and_why) 
   LatencyResult t = tcp_pingpong(*dead, p);
   BOOST_TEST(!t.ok());
   // Address resolution gives up first (RFC 1122 2.3.2.1): the connect fails.
-  BOOST_TEST(t.error.find("tcp_pingpong: client (host 0) connect: No route to host") != std::string::npos, t.error);
+  BOOST_TEST(
+      t.error.find("tcp_pingpong: client (host 0) connect: No route to host") != std::string::npos,
+      t.error);
   LatencyResult lost = udp_pingpong(*dead, p);
   BOOST_TEST(lost.ok(), lost.error);  // a UDP ping with no pong is lost, not an error
   BOOST_TEST(lost.lost == 5u);
@@ -519,8 +523,9 @@ BOOST_AUTO_TEST_CASE(every_workload_runs_on_an_ns3_star_too) {
   MulticastResult mc = multicast_fanout(*net, m);
   BOOST_TEST(mc.ok(), mc.error);
   BOOST_TEST(mc.received == std::vector<uint64_t>(3, 100));
-  BOOST_TEST_MESSAGE("ns-3 star: UDP RTT " << median(u.samples) << " ns, TCP RTT " << median(t.samples)
-                                           << " ns, incast 3 to 1 " << k.goodput_bps() / 1e9 << " Gbit/s");
+  BOOST_TEST_MESSAGE("ns-3 star: UDP RTT " << median(u.samples) << " ns, TCP RTT "
+                                           << median(t.samples) << " ns, incast 3 to 1 "
+                                           << k.goodput_bps() / 1e9 << " Gbit/s");
 }
 
 BOOST_AUTO_TEST_CASE(ipv6_and_a_dumbbell_bottleneck_on_ns3) {
@@ -549,9 +554,9 @@ BOOST_AUTO_TEST_CASE(ipv6_and_a_dumbbell_bottleneck_on_ns3) {
   BulkResult k = tcp_bulk(*net, b);
   BOOST_TEST(k.ok(), k.error);
   BOOST_TEST(k.goodput_bps() < 1.0e9);  // the 1 Gbit/s bottleneck
-  BOOST_TEST_MESSAGE("ns-3 dumbbell: TCP RTT over IPv6 " << median(t.samples) << " ns, 2 flows through 1 Gbit/s: "
-                                                         << k.goodput_bps() / 1e9 << " Gbit/s, " << k.retransmits
-                                                         << " retransmits");
+  BOOST_TEST_MESSAGE("ns-3 dumbbell: TCP RTT over IPv6 "
+                     << median(t.samples) << " ns, 2 flows through 1 Gbit/s: "
+                     << k.goodput_bps() / 1e9 << " Gbit/s, " << k.retransmits << " retransmits");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
