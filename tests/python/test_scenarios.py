@@ -237,8 +237,8 @@ def test_dask_without_dask_distributed_is_a_clear_error(monkeypatch, capsys):
 SMALL = {
     "udp_pingpong": ["size=64,1024", "count=200"],
     "tcp_pingpong": ["size=64", "count=200"],
-    "tcp_bulk": ["rtt_us=10,200", "loss=0,0.01", "bytes=256k"],
-    "incast": ["senders=2,4", "bytes=128k"],
+    "tcp_bulk": ["rtt_us=10,200", "loss=0,0.05", "bytes=262144"],
+    "incast": ["senders=2,4", "bytes=131072"],
     "churn": ["connections=300", "parallel=1,8"],
     "multicast": ["receivers=1,3", "count=200"],
     "nic_sweep": ["inline=0,256", "cq_mod_us=0,8", "doorbell_ns=100,400", "count=100"],
@@ -279,7 +279,8 @@ def test_tcp_bulk_on_sim_slows_with_rtt_and_loss():
         assert r.metrics["bytes"] == 256 << 10 and r.metrics["goodput_bps"] > 0
     assert rs[(10, 0)].metrics["goodput_bps"] > rs[(200, 0)].metrics["goodput_bps"]
     assert rs[(10, 0)].metrics["tcp_retransmits"] == 0
-    assert rs[(200, 0.01)].metrics["network_drops"] > 0
+    assert rs[(200, 0.05)].metrics["network_drops"] > 0
+    assert rs[(200, 0.05)].metrics["goodput_bps"] < rs[(200, 0)].metrics["goodput_bps"]
 
 
 @needs_bindings
