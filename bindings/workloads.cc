@@ -51,6 +51,13 @@ constexpr Nanos kConnectTimeout = 10 * kSecond;
 // Rounds of drive() in a row that moved neither the clock nor the workload before it gives up.
 constexpr int kMaxIdleRounds = 1000;
 
+// `d` after `t`, saturating far short of kNever: a timeout meant as "forever" must not wrap, and
+// a simulator's clock must be able to reach the limit.
+Nanos after(Nanos t, Nanos d) {
+  constexpr Nanos kFar = kNever / 4;
+  return d >= kFar - t ? kFar : t + d;
+}
+
 std::string errno_text(long err) { return std::strerror(int(err < 0 ? -err : err)); }
 
 std::string host_name(size_t host) { return "host " + std::to_string(host); }
@@ -265,7 +272,7 @@ class UdpPingPongRun : Workload {
     ++seq_;
     std::memcpy(out_.data(), &seq_, 8);
     sent_ = got_ = false;
-    const Nanos limit = net_.now() + timeout;
+    const Nanos limit = after(net_.now(), timeout);
     auto pump = [this] { return pump_once(); };
     drive(
         pump, [] { return kNever; }, limit);
@@ -402,7 +409,7 @@ class TcpPingPongRun : Workload {
   bool establish() {
     auto pump = [this] { return pump_connect(); };
     if (drive(
-            pump, [] { return kNever; }, net_.now() + kConnectTimeout))
+            pump, [] { return kNever; }, after(net_.now(), kConnectTimeout)))
       return !failed();
     return fail_text("the connection was not established within " +
                      std::to_string(kConnectTimeout / kMilli) + " ms");
@@ -433,7 +440,7 @@ class TcpPingPongRun : Workload {
     std::memcpy(out_.data(), &seq_, std::min<size_t>(8, out_.size()));
     started_ = false;
     c_sent_ = s_recv_ = s_sent_ = c_recv_ = 0;
-    const Nanos limit = net_.now() + s_.timeout;
+    const Nanos limit = after(net_.now(), s_.timeout);
     auto pump = [this] { return pump_round_trip(); };
     if (drive(
             pump, [] { return kNever; }, limit) &&
@@ -561,7 +568,7 @@ class TcpBulkRun : Workload {
         flows_[i].start_at = r_.started + Nanos(i) * s_.start_spread;
       auto pump = [this] { return pump_once(); };
       auto wake = [this] { return next_start(); };
-      const bool done = drive(pump, wake, r_.started + s_.timeout);
+      const bool done = drive(pump, wake, after(r_.started, s_.timeout));
       if (!done && !failed())
         fail_text(progress("timed out after " + std::to_string((net_.now() - r_.started) / kMilli) +
                            " ms"));
@@ -852,8 +859,9 @@ class ChurnRun : Workload {
         if (r_.opened < s_.count && !start(c)) break;
       }
       auto pump = [this] { return pump_once(); };
-      const bool done = !failed() && drive(
-                                         pump, [] { return kNever; }, r_.started + s_.timeout);
+      const bool done =
+          !failed() && drive(
+                           pump, [] { return kNever; }, after(r_.started, s_.timeout));
       r_.finished = net_.now();
       if (!done && !failed()) {
         fail_text("timed out after " + std::to_string((net_.now() - r_.started) / kMilli) +
@@ -1108,7 +1116,7 @@ class MulticastRun : Workload {
       start_ = net_.now();
       auto pump = [this] { return pump_once(); };
       auto wake = [this] { return next_wake(); };
-      const Nanos limit = start_ + s_.timeout;
+      const Nanos limit = after(start_, s_.timeout);
       drive(pump, wake, limit);
       if (r_.sent < s_.count && !failed()) {
         fail_text("timed out after " + std::to_string((net_.now() - start_) / kMilli) +
