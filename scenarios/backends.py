@@ -458,7 +458,7 @@ def parse_iperf3(text: str) -> dict[str, Any]:
     rx = end.get("sum_received", {})
     tx = end.get("sum_sent", {})
     m: dict[str, float] = {"goodput_bps": round(float(rx.get("bits_per_second", 0.0))),
-                           "bytes": int(rx.get("bytes", 0))}
+                           "received_bytes": int(rx.get("bytes", 0))}
     if "retransmits" in tx:
         m["tcp_retransmits"] = int(tx["retransmits"])
     flows = [float(s.get("receiver", {}).get("bits_per_second", 0.0))

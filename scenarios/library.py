@@ -115,7 +115,7 @@ register(Scenario(
 def _bulk_metrics(r: Any, net: Any) -> dict[str, Any]:
     if not r.ok():
         raise ScenarioError(f"bulk transfer failed: {r.error or 'not every flow completed'}")
-    m: dict[str, Any] = {"goodput_bps": round(r.goodput_bps), "bytes": r.bytes,
+    m: dict[str, Any] = {"goodput_bps": round(r.goodput_bps), "received_bytes": r.bytes,
                          "tcp_retransmits": r.retransmits, "network_drops": net.network_drops}
     if r.finished is not None:
         m["completion_ns"] = r.finished - r.started
@@ -157,7 +157,7 @@ register(Scenario(
             SECONDS, RATE, SEED, PROFILE),
     backends=SIM_NS3 + REAL,
     virtual=_bulk_virtual, real=_bulk_real,
-    metrics=("goodput_bps", "bytes", "tcp_retransmits", "network_drops", "completion_ns"),
+    metrics=("goodput_bps", "received_bytes", "tcp_retransmits", "network_drops", "completion_ns"),
     backend_defaults={"cable": {"rtt_us": 0, "loss": 0.0},
                       "afxdp": {"rtt_us": [0, 1000], "loss": 0.0},
                       "tap": {"rtt_us": [0, 1000], "loss": 0.0}}))
@@ -195,7 +195,7 @@ register(Scenario(
     backends=SIM_NS3 + REAL,
     virtual=_incast_virtual, real=_incast_real,
     metrics=("goodput_bps", "flow_min_goodput_bps", "flow_max_goodput_bps", "jain_fairness",
-             "tcp_retransmits", "network_drops", "completion_ns", "bytes")))
+             "tcp_retransmits", "network_drops", "completion_ns", "received_bytes")))
 
 
 # ----- Connection churn

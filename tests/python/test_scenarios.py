@@ -140,7 +140,7 @@ def test_iperf3_json_becomes_goodput_and_retransmits():
                  "streams": [{"receiver": {"bits_per_second": 1e9}},
                              {"receiver": {"bits_per_second": 1.5e9}}]}}
     out = backends.parse_iperf3(json.dumps(d))
-    assert out["metrics"] == {"goodput_bps": 2500000000, "bytes": 990, "tcp_retransmits": 3}
+    assert out["metrics"] == {"goodput_bps": 2500000000, "received_bytes": 990, "tcp_retransmits": 3}
     assert out["flows_bps"] == [1e9, 1.5e9]
     with pytest.raises(sc.ScenarioError, match="unable to connect"):
         backends.parse_iperf3(json.dumps({"error": "unable to connect"}))
@@ -276,7 +276,7 @@ def test_tcp_pingpong_on_sim():
 def test_tcp_bulk_on_sim_slows_with_rtt_and_loss():
     rs = {(r.params["rtt_us"], r.params["loss"]): r for r in run_all("tcp_bulk")}
     for r in rs.values():
-        assert r.metrics["bytes"] == 256 << 10 and r.metrics["goodput_bps"] > 0
+        assert r.metrics["received_bytes"] == 256 << 10 and r.metrics["goodput_bps"] > 0
     assert rs[(10, 0)].metrics["goodput_bps"] > rs[(200, 0)].metrics["goodput_bps"]
     assert rs[(10, 0)].metrics["tcp_retransmits"] == 0
     assert rs[(200, 0.05)].metrics["network_drops"] > 0
@@ -287,7 +287,7 @@ def test_tcp_bulk_on_sim_slows_with_rtt_and_loss():
 def test_incast_on_sim_reports_every_flow():
     for r in run_all("incast"):
         n = r.params["senders"]
-        assert r.metrics["bytes"] == n * (128 << 10)
+        assert r.metrics["received_bytes"] == n * (128 << 10)
         assert 0 < r.metrics["jain_fairness"] <= 1
         assert r.metrics["flow_min_goodput_bps"] <= r.metrics["flow_max_goodput_bps"]
 
