@@ -24,6 +24,13 @@ void TimerWheel::unlink(Timer& t) {
   }
   if (t.next_) t.next_->prev_ = t.prev_;
   t.prev_ = t.next_ = nullptr;
+  if (t.armed_prev_) {
+    t.armed_prev_->armed_next_ = t.armed_next_;
+  } else {
+    armed_ = t.armed_next_;
+  }
+  if (t.armed_next_) t.armed_next_->armed_prev_ = t.armed_prev_;
+  t.armed_prev_ = t.armed_next_ = nullptr;
   t.wheel_ = nullptr;
   --count_;
   if (t.deadline_ <= cached_next_) cache_valid_ = false;
@@ -42,6 +49,10 @@ void TimerWheel::arm(Timer& t, Nanos deadline) {
   t.next_ = head;
   if (head) head->prev_ = &t;
   head = &t;
+  t.armed_prev_ = nullptr;
+  t.armed_next_ = armed_;
+  if (armed_) armed_->armed_prev_ = &t;
+  armed_ = &t;
   ++count_;
   if (cache_valid_ && deadline < cached_next_) cached_next_ = deadline;
 }
@@ -75,9 +86,7 @@ Nanos TimerWheel::next_deadline() const {
   if (count_ == 0) return kNever;
   if (cache_valid_) return cached_next_;
   Nanos best = kNever;
-  for (Timer* head : slots_) {
-    for (Timer* t = head; t; t = t->next_) best = std::min(best, t->deadline_);
-  }
+  for (Timer* t = armed_; t; t = t->armed_next_) best = std::min(best, t->deadline_);
   cached_next_ = best;
   cache_valid_ = true;
   return best;

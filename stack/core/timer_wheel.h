@@ -29,8 +29,10 @@ class Timer {
   friend class TimerWheel;
   Callback cb_;
   TimerWheel* wheel_ = nullptr;
-  Timer* prev_ = nullptr;
+  Timer* prev_ = nullptr;  // in its slot
   Timer* next_ = nullptr;
+  Timer* armed_prev_ = nullptr;  // among all armed timers of the wheel
+  Timer* armed_next_ = nullptr;
   Nanos deadline_ = kNever;
 };
 
@@ -60,6 +62,9 @@ class TimerWheel {
   std::vector<Timer*> slots_;
   Nanos last_ = 0;  // time of the last advance()
   size_t count_ = 0;
+  // Every armed timer, so that finding the earliest after the earliest was cancelled or moved
+  // (a TCP retransmit timer re-armed on each ACK) walks count_ timers, not every slot.
+  Timer* armed_ = nullptr;
   mutable Nanos cached_next_ = kNever;
   mutable bool cache_valid_ = true;
 };
