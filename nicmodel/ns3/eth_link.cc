@@ -80,6 +80,30 @@ bool EthLinkChannel::TransmitStart(ns3::Ptr<const ns3::Packet> frame,
   return true;
 }
 
+void EthLinkChannel::TransmitStart(std::span<const uint8_t> frame, const EthLinkNetDevice* src,
+                                   ns3::Time tx_time) {
+  EthLinkNetDevice* peer = ns3::PeekPointer(ends_[0]) == src   ? ns3::PeekPointer(ends_[1])
+                           : ns3::PeekPointer(ends_[1]) == src ? ns3::PeekPointer(ends_[0])
+                                                               : nullptr;
+  if (!peer) return;  // nothing at the other end of the cable
+  uint32_t slot;
+  if (free_slots_.empty()) {  // more frames in flight than ever before: grows, then reused
+    slot = uint32_t(in_flight_.size());
+    in_flight_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  std::vector<uint8_t>& bytes = in_flight_[slot];
+  bytes.assign(frame.begin(), frame.end());
+  // IEEE 802.3 4.4.2: zero padding up to the 60 bytes before the FCS.
+  if (bytes.size() < kMinFrameBytes - kFcsBytes) bytes.resize(kMinFrameBytes - kFcsBytes, 0);
+  ns3::Ptr<ns3::Node> node = peer->GetNode();
+  uint32_t context = node ? node->GetId() : ns3::Simulator::NO_CONTEXT;
+  ns3::Simulator::ScheduleWithContext(context, tx_time + delay_, &EthLinkNetDevice::ReceiveBytes, peer,
+                                      slot);
+}
+
 std::size_t EthLinkChannel::GetNDevices() const {
   return (ends_[0] ? 1 : 0) + (ends_[1] ? 1 : 0);
 }
@@ -91,6 +115,8 @@ ns3::Ptr<ns3::NetDevice> EthLinkChannel::GetDevice(std::size_t i) const {
 void EthLinkChannel::DoDispose() {
   ends_[0] = nullptr;
   ends_[1] = nullptr;
+  in_flight_.clear();
+  free_slots_.clear();
   ns3::Channel::DoDispose();
 }
 
@@ -178,6 +204,7 @@ void EthLinkNetDevice::DoDispose() {
   queue_ = nullptr;
   rx_error_model_ = nullptr;
   current_ = nullptr;
+  frame_receiver_ = nullptr;
   rx_callback_ = ns3::NetDevice::ReceiveCallback();
   promisc_callback_ = ns3::NetDevice::PromiscReceiveCallback();
   ns3::NetDevice::DoDispose();
@@ -251,15 +278,8 @@ bool EthLinkNetDevice::SendFrom(ns3::Ptr<ns3::Packet> packet, const ns3::Address
                  ns3::Mac48Address::ConvertFrom(dest), protocol);
 }
 
-bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address src,
-                               ns3::Mac48Address dst, uint16_t protocol) {
-  mac_tx_(payload);
-  // IEEE 802.1Q 6.9: a tagged frame carries its 4-byte tag before the MTU-sized payload.
-  const uint32_t max_payload = mtu_ + ((protocol == 0x8100 || protocol == 0x88a8) ? 4 : 0);
-  if (!link_up_ || payload->GetSize() > max_payload) {
-    mac_tx_drop_(payload);
-    return false;
-  }
+ns3::Ptr<ns3::Packet> EthLinkNetDevice::Frame(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address src,
+                                               ns3::Mac48Address dst, uint16_t protocol) const {
   // IEEE 802.3 4.4.2: at least 46 bytes of payload, zero-padded.
   if (payload->GetSize() < kMinPayloadBytes) {
     // Not AddPaddingAtEnd: its bytes are whatever ns-3's recycled buffers held, so a trace would
@@ -275,8 +295,21 @@ bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address 
   if (ns3::Node::ChecksumEnabled()) trailer.EnableFcs(true);
   trailer.CalcFcs(payload);
   payload->AddTrailer(trailer);
-  ns3::Ptr<ns3::Packet> frame = payload;
+  return payload;
+}
 
+bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address src,
+                               ns3::Mac48Address dst, uint16_t protocol) {
+  mac_tx_(payload);
+  // IEEE 802.1Q 6.9: a tagged frame carries its 4-byte tag before the MTU-sized payload.
+  const uint32_t max_payload = mtu_ + ((protocol == 0x8100 || protocol == 0x88a8) ? 4 : 0);
+  if (!link_up_ || payload->GetSize() > max_payload) {
+    mac_tx_drop_(payload);
+    return false;
+  }
+  ns3::Ptr<ns3::Packet> frame = Frame(payload, src, dst, protocol);
+
+  SettleWire();
   if (!queue_->Enqueue(frame)) {
     mac_tx_drop_(frame);
     return false;
@@ -291,8 +324,65 @@ bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address 
       return true;
     }
     TransmitStart(next);
+  } else if (!complete_pending_) {
+    // The frame on the wire went as bytes: the end of its serialization takes the queue on.
+    complete_pending_ = true;
+    ns3::Simulator::Schedule(busy_until_ - ns3::Simulator::Now(), &EthLinkNetDevice::TransmitComplete,
+                             this);
   }
   return true;
+}
+
+bool EthLinkNetDevice::CanSendBytes() const {
+  return link_up_ && tx_state_ == TxState::kReady && !every_frame_queued_ && queue_->IsEmpty() &&
+         mac_tx_.IsEmpty() && sniffer_.IsEmpty() && promisc_sniffer_.IsEmpty() &&
+         phy_tx_begin_.IsEmpty() && phy_tx_end_.IsEmpty();
+}
+
+bool EthLinkNetDevice::CanReceiveBytes() const {
+  return frame_receiver_ && !rx_error_model_ && phy_rx_end_.IsEmpty() && sniffer_.IsEmpty() &&
+         promisc_sniffer_.IsEmpty() && mac_promisc_rx_.IsEmpty() && mac_rx_.IsEmpty();
+}
+
+bool EthLinkNetDevice::SendFrame(std::span<const uint8_t> frame) {
+  if (frame.size() < kHeaderBytes) return false;
+  const uint16_t protocol = uint16_t(frame[12] << 8 | frame[13]);
+  const uint32_t max_payload = mtu_ + ((protocol == 0x8100 || protocol == 0x88a8) ? 4 : 0);
+  SettleWire();
+  if (frame.size() - kHeaderBytes <= max_payload && CanSendBytes()) {
+    tx_state_ = TxState::kBusy;
+    current_ = nullptr;
+    const uint32_t padded = std::max<uint32_t>(uint32_t(frame.size()), kMinFrameBytes - kFcsBytes);
+    const ns3::Time tx = StartSerialization(padded + kFcsBytes);
+    channel_->TransmitStart(frame, this, tx);
+    return true;
+  }
+  ns3::Mac48Address dst, src;
+  dst.CopyFrom(frame.data());
+  src.CopyFrom(frame.data() + 6);
+  return Enqueue(ns3::Create<ns3::Packet>(frame.data() + kHeaderBytes, uint32_t(frame.size() - kHeaderBytes)),
+                 src, dst, protocol);
+}
+
+ns3::Time EthLinkNetDevice::StartSerialization(uint32_t frame_bytes) {
+  // Serialization of preamble + frame, then the gap; the sub-nanosecond rest carries over to
+  // the next back-to-back frame.
+  uint64_t tx_ps = carry_ps_ + BitsToPs(uint64_t{frame_bytes + kPreambleBytes} * 8);
+  uint64_t gap_ps = ifg_.IsStrictlyNegative() ? BitsToPs(kInterframeGapBits)
+                                      : static_cast<uint64_t>(ifg_.GetPicoSeconds());
+  uint64_t done_ps = tx_ps + gap_ps;
+  carry_ps_ = done_ps % 1000;
+  busy_until_ = ns3::Simulator::Now() + ns3::NanoSeconds(done_ps / 1000);
+  return ns3::NanoSeconds(tx_ps / 1000);
+}
+
+void EthLinkNetDevice::SettleWire() {
+  if (tx_state_ == TxState::kBusy && !complete_pending_ && ns3::Simulator::Now() >= busy_until_) {
+    // What TransmitComplete does when the queue is empty (it is: a frame waiting for the wire
+    // schedules the completion).
+    tx_state_ = TxState::kReady;
+    carry_ps_ = 0;
+  }
 }
 
 void EthLinkNetDevice::TransmitStart(ns3::Ptr<ns3::Packet> frame) {
@@ -300,20 +390,16 @@ void EthLinkNetDevice::TransmitStart(ns3::Ptr<ns3::Packet> frame) {
   sniffer_(frame);
   promisc_sniffer_(frame);
   phy_tx_begin_(frame);
-  // Serialization of preamble + frame, then the gap; the sub-nanosecond rest carries over to
-  // the next back-to-back frame.
-  uint64_t tx_ps = carry_ps_ + BitsToPs(uint64_t{frame->GetSize() + kPreambleBytes} * 8);
-  uint64_t gap_ps = ifg_.IsStrictlyNegative() ? BitsToPs(kInterframeGapBits)
-                                      : static_cast<uint64_t>(ifg_.GetPicoSeconds());
-  uint64_t done_ps = tx_ps + gap_ps;
-  carry_ps_ = done_ps % 1000;
-  ns3::Simulator::Schedule(ns3::NanoSeconds(done_ps / 1000), &EthLinkNetDevice::TransmitComplete,
+  const ns3::Time tx = StartSerialization(frame->GetSize());
+  complete_pending_ = true;
+  ns3::Simulator::Schedule(busy_until_ - ns3::Simulator::Now(), &EthLinkNetDevice::TransmitComplete,
                            this);
-  channel_->TransmitStart(frame, this, ns3::NanoSeconds(tx_ps / 1000));
+  channel_->TransmitStart(frame, this, tx);
 }
 
 void EthLinkNetDevice::TransmitComplete() {
-  phy_tx_end_(current_);
+  complete_pending_ = false;
+  if (current_) phy_tx_end_(current_);
   current_ = nullptr;
   // Still busy while dequeuing (see Enqueue).
   ns3::Ptr<ns3::Packet> next = queue_ ? queue_->Dequeue() : nullptr;
@@ -323,6 +409,35 @@ void EthLinkNetDevice::TransmitComplete() {
     return;
   }
   TransmitStart(next);
+}
+
+ns3::NetDevice::PacketType EthLinkNetDevice::Classify(ns3::Mac48Address dst) const {
+  if (dst.IsBroadcast()) return ns3::NetDevice::PACKET_BROADCAST;
+  if (dst.IsGroup()) return ns3::NetDevice::PACKET_MULTICAST;
+  if (dst == address_) return ns3::NetDevice::PACKET_HOST;
+  return ns3::NetDevice::PACKET_OTHERHOST;
+}
+
+void EthLinkNetDevice::ReceiveBytes(uint32_t slot) {
+  if (!channel_) return;
+  const std::vector<uint8_t>& bytes = channel_->InFlight(slot);
+  const std::span<const uint8_t> frame(bytes.data(), bytes.size());  // stays put until Release
+  ns3::Mac48Address dst;
+  dst.CopyFrom(frame.data());
+  if (CanReceiveBytes()) {
+    frame_receiver_->ReceiveFrame(frame, Classify(dst));
+  } else {
+    ns3::Mac48Address src;
+    src.CopyFrom(frame.data() + 6);
+    const uint16_t protocol = uint16_t(frame[12] << 8 | frame[13]);
+    ns3::Ptr<ns3::Packet> packet = Frame(
+        ns3::Create<ns3::Packet>(frame.data() + kHeaderBytes, uint32_t(frame.size() - kHeaderBytes)), src, dst,
+        protocol);
+    channel_->Release(slot);
+    Receive(packet);
+    return;
+  }
+  channel_->Release(slot);
 }
 
 void EthLinkNetDevice::Receive(ns3::Ptr<ns3::Packet> frame) {
@@ -345,16 +460,7 @@ void EthLinkNetDevice::Receive(ns3::Ptr<ns3::Packet> frame) {
   phy_rx_end_(original);
 
   ns3::Mac48Address dst = header.GetDestination();
-  ns3::NetDevice::PacketType type;
-  if (dst.IsBroadcast()) {
-    type = ns3::NetDevice::PACKET_BROADCAST;
-  } else if (dst.IsGroup()) {
-    type = ns3::NetDevice::PACKET_MULTICAST;
-  } else if (dst == address_) {
-    type = ns3::NetDevice::PACKET_HOST;
-  } else {
-    type = ns3::NetDevice::PACKET_OTHERHOST;
-  }
+  const ns3::NetDevice::PacketType type = Classify(dst);
   uint16_t protocol = header.GetLengthType();
 
   promisc_sniffer_(original);
@@ -429,6 +535,7 @@ void EthLinkHelper::EnableAsciiInternal(ns3::Ptr<ns3::OutputStreamWrapper> strea
                                         bool explicit_filename) {
   ns3::Ptr<EthLinkNetDevice> device = nd->GetObject<EthLinkNetDevice>();
   if (!device) return;
+  device->PassEveryFrameThroughQueue();  // the queue's lines below show every frame
   ns3::AsciiTraceHelper ascii;
   if (!stream) {
     std::string filename =

@@ -16,9 +16,18 @@
 // the serialization carry over between back-to-back frames, so the long-run rate is exact and a
 // frame is never slower than the same frame counted in whole nanoseconds rounded up (what the
 // mlx5 model does, so the PHY behind it never falls behind it).
+//
+// Frames as bytes: a frame handed over with SendFrame() (Mlx5NetDevice does) travels as bytes,
+// without an ns-3 Packet, Ethernet header or trailer object, through the queue or a scheduler
+// event at the end of its serialization, whenever nothing could tell the difference: no trace
+// sink on the sending device, the wire idle and the queue empty. At the other end it goes as bytes
+// to an EthFrameReceiver when that device has no error model and no trace sink; otherwise it
+// becomes there the Packet it would have been all along. The timing is the same either way.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
+#include <vector>
 
 #include <ns3/channel.h>
 #include <ns3/data-rate.h>
@@ -39,6 +48,14 @@ namespace nicmodel {
 
 class EthLinkNetDevice;
 
+// Takes whole frames as bytes (header and payload, padded to 60 bytes, no FCS) instead of
+// ns-3 Packets through the promiscuous callback.
+class EthFrameReceiver {
+ public:
+  virtual ~EthFrameReceiver() = default;
+  virtual void ReceiveFrame(std::span<const uint8_t> frame, ns3::NetDevice::PacketType type) = 0;
+};
+
 // The cable: two attachment points, a propagation delay, both directions independent.
 class EthLinkChannel : public ns3::Channel {
  public:
@@ -53,6 +70,11 @@ class EthLinkChannel : public ns3::Channel {
   // frame is lost (an unplugged cable), which is not an error for the sender.
   bool TransmitStart(ns3::Ptr<const ns3::Packet> frame, ns3::Ptr<EthLinkNetDevice> src,
                      ns3::Time tx_time);
+  // The same for a frame as bytes (header, payload and padding, no FCS).
+  void TransmitStart(std::span<const uint8_t> frame, const EthLinkNetDevice* src, ns3::Time tx_time);
+  // A frame in flight as bytes, by the slot its receive event carries; Release() recycles it.
+  const std::vector<uint8_t>& InFlight(uint32_t slot) const { return in_flight_[slot]; }
+  void Release(uint32_t slot) { free_slots_.push_back(slot); }
   ns3::Time GetDelay() const { return delay_; }
   // The end that is not `device` (null if there is none yet).
   ns3::Ptr<EthLinkNetDevice> GetPeer(ns3::Ptr<const EthLinkNetDevice> device) const;
@@ -67,6 +89,9 @@ class EthLinkChannel : public ns3::Channel {
  private:
   ns3::Time delay_;
   ns3::Ptr<EthLinkNetDevice> ends_[2];
+  // Buffers of frames in flight as bytes: as many as were ever in flight at once, reused.
+  std::vector<std::vector<uint8_t>> in_flight_;
+  std::vector<uint32_t> free_slots_;
 };
 
 class EthLinkNetDevice : public ns3::NetDevice {
@@ -95,6 +120,20 @@ class EthLinkNetDevice : public ns3::NetDevice {
 
   // Called by the channel when the last bit of `frame` arrived.
   void Receive(ns3::Ptr<ns3::Packet> frame);
+  // The same for the frame as bytes in the channel's slot `slot`.
+  void ReceiveBytes(uint32_t slot);
+
+  // Sends a whole frame (destination, source, type, payload; no FCS) as SendFrom() would send
+  // its payload from its source to its destination: as bytes when nothing needs a Packet (see
+  // the top of this file), else as the Packet SendFrom() makes. False when it was dropped.
+  bool SendFrame(std::span<const uint8_t> frame);
+  // Frames for this device go to `receiver` as bytes, not to the promiscuous and receive
+  // callbacks, whenever nothing here needs them as Packets; setting either callback (or null)
+  // forgets the receiver.
+  void SetFrameReceiver(EthFrameReceiver* receiver) { frame_receiver_ = receiver; }
+  // Every frame passes through the queue even when it finds the wire idle, so the queue's traces
+  // and counters see each one (ascii tracing asks for it; frames as bytes skip an empty queue).
+  void PassEveryFrameThroughQueue() { every_frame_queued_ = true; }
 
   // ns3::NetDevice
   void SetIfIndex(const uint32_t index) override { if_index_ = index; }
@@ -122,9 +161,13 @@ class EthLinkNetDevice : public ns3::NetDevice {
   ns3::Ptr<ns3::Node> GetNode() const override { return node_; }
   void SetNode(ns3::Ptr<ns3::Node> node) override { node_ = node; }
   bool NeedsArp() const override { return true; }
-  void SetReceiveCallback(ns3::NetDevice::ReceiveCallback cb) override { rx_callback_ = cb; }
+  void SetReceiveCallback(ns3::NetDevice::ReceiveCallback cb) override {
+    rx_callback_ = cb;
+    frame_receiver_ = nullptr;
+  }
   void SetPromiscReceiveCallback(ns3::NetDevice::PromiscReceiveCallback cb) override {
     promisc_callback_ = cb;
+    frame_receiver_ = nullptr;
   }
   bool SupportsSendFrom() const override { return true; }
 
@@ -142,6 +185,19 @@ class EthLinkNetDevice : public ns3::NetDevice {
                uint16_t protocol);
   void TransmitStart(ns3::Ptr<ns3::Packet> frame);
   void TransmitComplete();
+  // Serialization of `frame_bytes` (incl. FCS) from now on, carrying the sub-nanosecond rest:
+  // sets busy_until_ and returns the time until the last bit is out.
+  ns3::Time StartSerialization(uint32_t frame_bytes);
+  // A frame sent as bytes schedules no TransmitComplete: once its time has passed, the wire is
+  // idle as TransmitComplete would have left it with an empty queue.
+  void SettleWire();
+  // `payload` with padding, Ethernet header and trailer: the frame as a Packet.
+  ns3::Ptr<ns3::Packet> Frame(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address src,
+                              ns3::Mac48Address dst, uint16_t protocol) const;
+  // Whether a frame sent now may go as bytes, and whether one received may.
+  bool CanSendBytes() const;
+  ns3::NetDevice::PacketType Classify(ns3::Mac48Address dst) const;
+  bool CanReceiveBytes() const;
   // Bit times in picoseconds at the data rate.
   uint64_t BitsToPs(uint64_t bits) const;
 
@@ -157,8 +213,12 @@ class EthLinkNetDevice : public ns3::NetDevice {
   bool link_up_ = false;
   bool queue_interface_ready_ = false;
   TxState tx_state_ = TxState::kReady;
-  ns3::Ptr<ns3::Packet> current_;  // the frame on the wire
+  ns3::Ptr<ns3::Packet> current_;  // the frame on the wire (null for a frame sent as bytes)
   uint64_t carry_ps_ = 0;          // sub-nanosecond rest of back-to-back serializations
+  ns3::Time busy_until_;           // end of the current frame's serialization and gap
+  bool complete_pending_ = false;  // a TransmitComplete event is scheduled
+  bool every_frame_queued_ = false;
+  EthFrameReceiver* frame_receiver_ = nullptr;
 
   ns3::NetDevice::ReceiveCallback rx_callback_;
   ns3::NetDevice::PromiscReceiveCallback promisc_callback_;

@@ -43,6 +43,7 @@ void Mlx5NetDevice::DoDispose() {
                                                           ns3::NetDevice::PacketType>());
   }
   phy_ = nullptr;
+  eth_phy_ = nullptr;
   node_ = nullptr;
   ns3::NetDevice::DoDispose();
 }
@@ -63,6 +64,10 @@ void Mlx5NetDevice::AttachPhy(ns3::Ptr<ns3::NetDevice> phy, uint64_t rate_bps) {
   // Shunt node has none, and every frame reaches the model through the promiscuous path.
   phy_->SetReceiveCallback(ns3::MakeCallback(&ignore_frame));
   phy_->SetPromiscReceiveCallback(ns3::MakeCallback(&Mlx5NetDevice::PhyReceive, this));
+  // An EthLink PHY takes and gives frames as bytes when nothing there needs Packets; the
+  // callbacks above serve when something does.
+  eth_phy_ = ns3::PeekPointer(ns3::DynamicCast<EthLinkNetDevice>(phy_));
+  if (eth_phy_) eth_phy_->SetFrameReceiver(this);
 }
 
 bool Mlx5NetDevice::Setup(const shunt::Config& config, std::string& error) {
@@ -135,6 +140,11 @@ bool Mlx5NetDevice::transmit(std::span<const uint8_t> frame, Nanos, Nanos) {
     ++phy_drops_;
     return false;
   }
+  if (eth_phy_) {
+    if (eth_phy_->SendFrame(frame)) return true;
+    ++phy_drops_;
+    return false;
+  }
   ns3::Mac48Address dst, src;
   dst.CopyFrom(frame.data());
   src.CopyFrom(frame.data() + 6);
@@ -145,6 +155,17 @@ bool Mlx5NetDevice::transmit(std::span<const uint8_t> frame, Nanos, Nanos) {
     return false;
   }
   return true;
+}
+
+void Mlx5NetDevice::ReceiveFrame(std::span<const uint8_t> frame, ns3::NetDevice::PacketType type) {
+  // The NIC's MAC filter, as in PhyReceive.
+  if (type == ns3::NetDevice::PACKET_OTHERHOST) return;
+  if (!receiver_) {
+    ++phy_drops_;
+    return;
+  }
+  receiver_->on_wire_frame(frame, clock_.now());
+  Kick();
 }
 
 bool Mlx5NetDevice::PhyReceive(ns3::Ptr<ns3::NetDevice>, ns3::Ptr<const ns3::Packet> p, uint16_t protocol,

@@ -11,6 +11,9 @@
 // Every model event runs from ns-3's scheduler at its time: the NIC keeps one scheduled event at
 // the model's next_event(), and tells its host (the completion callback) when CQEs were written.
 // With the same seed and run number a simulation is identical, event for event.
+//
+// On an EthLinkNetDevice PHY, frames go out and come in as bytes (SendFrame, EthFrameReceiver)
+// whenever the link allows (eth_link.h): no ns-3 Packet is made for them.
 #pragma once
 #include <functional>
 #include <memory>
@@ -21,6 +24,7 @@
 #include <ns3/traced-callback.h>
 
 #include "nicmodel/mlx5/mlx5_model.h"
+#include "nicmodel/ns3/eth_link.h"
 #include "nicmodel/port/wire_port.h"
 #include "stack/core/config.h"
 #include "stack/driver/mlx5/mlx5_driver.h"
@@ -33,7 +37,7 @@ class Ns3Clock final : public shunt::Clock {
   shunt::Nanos now() const override;
 };
 
-class Mlx5NetDevice final : public ns3::NetDevice, private WirePort {
+class Mlx5NetDevice final : public ns3::NetDevice, private WirePort, private EthFrameReceiver {
  public:
   static ns3::TypeId GetTypeId();
   Mlx5NetDevice();
@@ -97,6 +101,8 @@ class Mlx5NetDevice final : public ns3::NetDevice, private WirePort {
   void set_receiver(WireReceiver* r) override { receiver_ = r; }
   uint64_t rate_bps() const override { return rate_bps_; }
 
+  // EthFrameReceiver: a frame from an EthLink PHY as bytes.
+  void ReceiveFrame(std::span<const uint8_t> frame, ns3::NetDevice::PacketType type) override;
   bool PhyReceive(ns3::Ptr<ns3::NetDevice> dev, ns3::Ptr<const ns3::Packet> p, uint16_t protocol,
                   const ns3::Address& from, const ns3::Address& to, ns3::NetDevice::PacketType type);
   void RunModel();
@@ -104,6 +110,7 @@ class Mlx5NetDevice final : public ns3::NetDevice, private WirePort {
   Ns3Clock clock_;
   ns3::Ptr<ns3::Node> node_;
   ns3::Ptr<ns3::NetDevice> phy_;
+  EthLinkNetDevice* eth_phy_ = nullptr;  // phy_ when it is an EthLink (frames as bytes)
   ns3::Mac48Address address_;
   uint32_t if_index_ = 0;
   uint16_t mtu_ = 1500;
