@@ -390,7 +390,11 @@ def svg_histogram(name: str, bins: Sequence[tuple[float, float, int]]) -> str:
         bh = ph * n / top
         o.append(f'<rect x="{X(lo):.1f}" y="{mt + ph - bh:.1f}" width="{max(1.0, X(hi) - X(lo) - 0.5):.1f}" '
                  f'height="{bh:.1f}" fill="#1f77b4"><title>{_e(f"{fmt(lo)}..{fmt(hi)} ns: {n}")}</title></rect>')
+    last_x = -1e9
     for v, anchor in ((bins[0][0], "start"), (bins[len(bins) // 2][0], "middle"), (bins[-1][1], "end")):
+        if X(v) - last_x < 70:  # labels would overlap: one bin, or a narrow range
+            continue
+        last_x = X(v)
         o.append(f'<text x="{X(v):.1f}" y="{mt + ph + 14}" text-anchor="{anchor}" class="a">'
                  f'{_e(human(v, "ns"))}</text>')
     o.append(f'<text x="{ml - 4}" y="{mt + 8}" text-anchor="end" class="a">{top}</text></svg>')
