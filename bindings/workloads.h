@@ -21,7 +21,9 @@ struct PingPongSpec {
   uint64_t warmup = 10;           // round trips before measuring (neighbour resolution, windows)
   bool ipv6 = false;
   uint16_t port = 7000;
-  Nanos timeout = 0;  // per round trip; 0: 10 ms (a UDP ping with no pong is counted lost)
+  // Per round trip; 0: 10 ms for UDP (a ping with no pong is counted lost), 10 s for TCP (a lost
+  // segment waits for a retransmission timeout; a round trip that still fails is an error).
+  Nanos timeout = 0;
 };
 
 struct LatencyResult {
