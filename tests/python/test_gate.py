@@ -169,10 +169,10 @@ def test_real_time_results_are_not_compared(tmp_path, capsys, base):
     assert rc == 0, out
 
 
-def test_the_gate_points_are_quick_sim_points_of_known_scenarios():
+def test_the_gate_points_are_virtual_time_points_of_known_scenarios():
     points = gate.gate_points()
     assert len(points) >= 7
-    assert {b for _, b, _ in points} == {"sim"}
+    assert {b for _, b, _ in points} == {"sim", "ns3"}
     assert {n for n, _, _ in points} >= {"udp_pingpong", "tcp_pingpong", "tcp_bulk", "incast",
                                          "churn", "multicast", "nic_sweep"}
 
