@@ -266,6 +266,7 @@ std::string Mlx5Model::open(const shunt::Mlx5QueueSizes& sizes, shunt::Mlx5Rings
   free_work_.reserve(work_.capacity());
   for (size_t i = work_.size(); i-- > 0;) free_work_.push_back(uint32_t(i));
   heap_.reserve(2 * (size_t(sq_cnt) + rq_cnt) + 64);
+  timer_heap_.reserve(64);
   regions_.reserve(kMaxRegions);
   opened_ = true;
   return {};
@@ -305,23 +306,35 @@ uint64_t Mlx5Model::link_bps() const {
   return r ? r : timing_.link_bps;
 }
 
+bool Mlx5Model::later(const Event& a, const Event& b) { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+
 void Mlx5Model::schedule(Nanos at, EventKind kind, uint32_t arg) {
-  heap_.push_back({at, event_seq_++, kind, arg});
-  std::push_heap(heap_.begin(), heap_.end(), [](const Event& a, const Event& b) {
-    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
-  });
+  std::vector<Event>& h = kind == EventKind::kModTimer ? timer_heap_ : heap_;
+  h.push_back({at, event_seq_++, kind, arg});
+  std::push_heap(h.begin(), h.end(), later);
 }
 
-Nanos Mlx5Model::next_event() const { return heap_.empty() ? kNever : heap_.front().at; }
+Nanos Mlx5Model::next_event() const {
+  return std::min(heap_.empty() ? kNever : heap_.front().at, timer_heap_.empty() ? kNever : timer_heap_.front().at);
+}
+
+Nanos Mlx5Model::next_observable_event() const {
+  if (completion_handler_ || heap_.empty()) return next_event();
+  return heap_.front().at;
+}
 
 size_t Mlx5Model::run_due(Nanos now) {
   size_t n = 0;
-  while (!heap_.empty() && heap_.front().at <= now) {
-    std::pop_heap(heap_.begin(), heap_.end(), [](const Event& a, const Event& b) {
-      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
-    });
-    Event e = heap_.back();
-    heap_.pop_back();
+  for (;;) {
+    // The two heaps as one: (time, sequence) order across both.
+    const bool work_due = !heap_.empty() && heap_.front().at <= now;
+    const bool timer_due = !timer_heap_.empty() && timer_heap_.front().at <= now;
+    if (!work_due && !timer_due) break;
+    std::vector<Event>& h =
+        work_due && (!timer_due || later(timer_heap_.front(), heap_.front())) ? heap_ : timer_heap_;
+    std::pop_heap(h.begin(), h.end(), later);
+    Event e = h.back();
+    h.pop_back();
     ++activity_;
     ++n;
     run_event(e);
@@ -817,8 +830,12 @@ void Mlx5Model::init_cq(Cq& cq) {
 bool Mlx5Model::recover() {
   if (!opened_) return false;
   ++recoveries_;
+  // A simulator may have left moderation timers that were due for later (next_observable_event):
+  // they ran before this on time, so they run now. Nothing else can be overdue there.
+  if (simulator_driven_) run_due(clock_.now() - 1);
   // Everything of the old incarnation goes: pending events, WQEs in flight, BlueFlame copies.
   heap_.clear();
+  timer_heap_.clear();
   free_work_.clear();
   for (size_t i = work_.size(); i-- > 0;) {
     work_[i].in_use = false;

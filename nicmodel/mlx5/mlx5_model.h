@@ -96,6 +96,12 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
   void on_wire_frame(std::span<const uint8_t> frame, Nanos at) override;
 
   Nanos next_event() const;       // earliest pending event, kNever when idle
+  // The earliest pending event that shows outside the model at its time: a simulator that runs
+  // run_due() there and at no other time changes nothing. A completion-event moderation timer
+  // while no completion handler is set only counts and writes the eventfd, which nobody reads
+  // in simulated time; run_due() runs it late, in its order, before anything after it. kNever
+  // when idle; the earliest timer's time when only such timers are pending.
+  Nanos next_observable_event() const;
   size_t run_due(Nanos now);      // runs every event due at or before now; returns how many
   uint64_t activity() const { return activity_; }
   // Called on each completion event (EQ interrupt), moderated by cq_mod_count / cq_mod_period.
@@ -164,6 +170,8 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
     bool valid = false;
   };
 
+  // Heap order: the earliest first; at the same time, the one scheduled first.
+  static bool later(const Event& a, const Event& b);
   void schedule(Nanos at, EventKind kind, uint32_t arg);
   void run_event(const Event& e);
   void process_doorbell(Nanos seen, uint32_t bf_slot);
@@ -198,7 +206,8 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
   Cq send_cq_, recv_cq_;
   std::vector<Region> regions_;
 
-  std::vector<Event> heap_;
+  std::vector<Event> heap_;        // every event but moderation timers, a min-heap
+  std::vector<Event> timer_heap_;  // moderation timers (next_observable_event skips them)
   uint64_t event_seq_ = 0;
   uint64_t activity_ = 0;
   uint64_t timeline_seq_ = 0;

@@ -117,7 +117,7 @@ ns3::Address Mlx5NetDevice::GetMulticast(ns3::Ipv6Address addr) const { return n
 
 void Mlx5NetDevice::Kick() {
   if (!model_) return;
-  const shunt::Nanos t = model_->next_event();
+  const shunt::Nanos t = model_->next_observable_event();
   if (t == shunt::kNever) return;
   // event_at_ is the time of the pending event (kNever: none); asking ns-3 costs more.
   if (event_at_ <= t) return;
