@@ -266,6 +266,22 @@ def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return out
 
 
+LOG_SPAN = 20.0  # a plot's values spanning more than this factor get a log y axis
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks per decade between lo and hi (> 0), thinned to at most 7."""
+    out = []
+    for d in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
+        for m in (1, 2, 5):
+            t = m * 10.0 ** d
+            if lo <= t <= hi:
+                out.append(t)
+    while len(out) > 7:
+        out = out[::2]
+    return out
+
+
 def _e(s: object) -> str:
     return html.escape(str(s), quote=True)
 
@@ -303,8 +319,14 @@ def svg_plot(series: Series, title: str, lines: list[tuple[str, str]], order: li
     if not allv:
         return ""
     lo, hi = min(allv), max(allv)
-    pad = (hi - lo) * 0.08 if hi > lo else (abs(hi) * 0.05 or 1.0)
-    lo, hi = lo - pad, hi + pad
+    # A log scale when the values span more than LOG_SPAN (a max or p99.9 far above the median):
+    # the median and the tail both stay readable.
+    log = lo > 0 and hi / lo > LOG_SPAN
+    if log:
+        lo, hi = lo / 1.15, hi * 1.15
+    else:
+        pad = (hi - lo) * 0.08 if hi > lo else (abs(hi) * 0.05 or 1.0)
+        lo, hi = lo - pad, hi + pad
     unit = unit_of(lines[0][1])
     pw, ph = _W - _ML - _MR, _H - _MT - _MB
 
@@ -312,17 +334,21 @@ def svg_plot(series: Series, title: str, lines: list[tuple[str, str]], order: li
         return _ML + (pw * (i + 0.5) / len(xs))
 
     def Y(v: float) -> float:
+        if log:
+            return _MT + ph * (1 - math.log(max(v, lo) / lo) / math.log(hi / lo))
         return _MT + ph * (1 - (v - lo) / (hi - lo))
 
     o = [f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" '
          f'viewBox="0 0 {_W} {_H}" role="img" aria-label="{_e(title)}">',
          f'<rect x="{_ML}" y="{_MT}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#bbb"/>',
          f'<text x="{_W / 2:.0f}" y="15" text-anchor="middle" class="t">{_e(title)}</text>']
-    for t in nice_ticks(lo, hi):
+    for t in (log_ticks(lo, hi) if log else nice_ticks(lo, hi)):
         y = Y(t)
         o.append(f'<line x1="{_ML}" x2="{_ML + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
                  f'<text x="{_ML - 4}" y="{y + 4:.1f}" text-anchor="end" class="a">'
-                 f'{_e(human(t, unit, hi - lo))}</text>')
+                 f'{_e(human(t, unit, t * 100 if log else hi - lo))}</text>')
+    if log:
+        o.append(f'<text x="{_ML + pw - 3}" y="{_MT + ph - 4}" text-anchor="end" class="a">log scale</text>')
     step = max(1, math.ceil(len(xs) / 8))
     for c, i in xi.items():
         if i % step == 0 or i == len(xs) - 1:

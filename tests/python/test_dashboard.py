@@ -136,6 +136,15 @@ def test_the_page_has_a_section_per_scenario_and_backend_and_plots_for_every_met
     assert "4 regression" not in page and '5 regression</span>' in page
 
 
+def test_a_plot_whose_values_span_decades_gets_a_log_scale():
+    rs = real(0, [5000, 5200, 5100], "rtt_p50_ns") + real(1, [5100, 5000, 5200], "rtt_p50_ns")
+    for r, tail in zip(rs, [9e6, 8e6, 7e6, 9e6, 8e6, 7e6]):
+        r.metrics["rtt_max_ns"] = tail
+    page = dashboard.render_html(rs)
+    assert "log scale" in page and ">10 ms<" in page and ">5 µs<" in page
+    assert "log scale" not in dashboard.render_html(synthetic()[:4])
+
+
 def test_the_page_loads_nothing_from_the_network():
     page = dashboard.render_html(synthetic())
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page, re.I)
