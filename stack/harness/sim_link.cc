@@ -51,6 +51,7 @@ SimLink::SimLink(VirtualClock& clock, const LinkConfig& config)
       drop_in_flight_(counters_.add("link.drop.in_flight_limit")),
       drop_rx_no_buffer_(counters_.add("link.drop.rx_no_buffer")),
       drop_rx_ring_full_(counters_.add("link.drop.rx_ring_full")),
+      drop_egress_queue_(counters_.add("link.drop.egress_queue")),
       duplicated_(counters_.add("link.duplicated")),
       reordered_(counters_.add("link.reordered")),
       corrupted_(counters_.add("link.corrupted")) {
@@ -65,7 +66,12 @@ SimLink::~SimLink() {
 
 SimPort& SimLink::add_port(MacAddr mac) {
   ports_.push_back(std::make_unique<SimPort>(*this, ports_.size(), mac, config_.mtu));
-  return *ports_.back();
+  SimPort& p = *ports_.back();
+  // Every waiting frame holds one of pool_'s buffers, so no more than that can ever wait.
+  if (config_.egress_queue_frames > 0) {
+    p.egress_waiting_.assign(std::min(config_.egress_queue_frames, pool_.capacity()), 0);
+  }
+  return p;
 }
 
 Nanos SimLink::serialization_time(size_t len) const {
@@ -107,7 +113,9 @@ bool SimLink::transmit(SimPort& from, const PacketBuf& frame) {
   // Frames from one port leave one after the other at the link rate.
   Nanos start = std::max(now, from.tx_free_at_);
   from.tx_free_at_ = start + serialization_time(len);
-  Nanos arrival = from.tx_free_at_ + config_.delay;
+  // Through a switch, the frame reaches it as its first bit does (cut-through); its serialization
+  // onto the receiver's downlink and the delay are added there.
+  Nanos arrival = config_.egress_queue_frames > 0 ? start : from.tx_free_at_ + config_.delay;
 
   // Impairments, drawn in a fixed order per frame so a seed gives one outcome.
   if (random_.chance(config_.loss)) {
@@ -138,8 +146,8 @@ bool SimLink::transmit(SimPort& from, const PacketBuf& frame) {
   return true;
 }
 
-void SimLink::schedule(Nanos at, PacketBuf* frame, uint32_t from) {
-  events_.push_back(Event{at, seq_++, frame, from});
+void SimLink::schedule(Nanos at, PacketBuf* frame, uint32_t from, uint32_t to) {
+  events_.push_back(Event{at, seq_++, frame, from, to});
   std::push_heap(events_.begin(), events_.end(), Later{});
 }
 
@@ -150,8 +158,15 @@ size_t SimLink::deliver_due() {
     std::pop_heap(events_.begin(), events_.end(), Later{});
     Event e = events_.back();
     events_.pop_back();
-    deliver(*e.frame, e.from);
-    pool_.release(e.frame);
+    if (config_.egress_queue_frames == 0) {
+      deliver(*e.frame, e.from);
+      pool_.release(e.frame);
+    } else if (e.to == kAtSwitch) {
+      switch_frame(e.frame, e.from);  // may schedule deliveries due now: this loop runs them
+    } else {
+      deliver_to(*ports_[e.to], *e.frame);
+      pool_.release(e.frame);
+    }
     ++n;
     ++activity_;
   }
@@ -174,6 +189,73 @@ void SimLink::deliver(PacketBuf& frame, uint32_t from) {
   for (auto& p : ports_) {
     if (p->index_ != from) deliver_to(*p, frame);
   }
+}
+
+void SimLink::switch_frame(PacketBuf* frame, uint32_t from) {
+  const Nanos now = clock_.now();
+  if (frame->size() >= 6) {
+    MacAddr dst = MacAddr::read(frame->data());
+    if (!dst.is_multicast()) {
+      for (auto& p : ports_) {
+        if (p->info_.mac == dst) {
+          if (p->index_ == from) {
+            pool_.release(frame);
+          } else if (!egress_has_room(*p, now)) {
+            ++drop_egress_queue_;
+            pool_.release(frame);
+          } else {
+            egress_enqueue(*p, frame, from, now);
+          }
+          return;
+        }
+      }
+    }
+  }
+  // Flooded (as deliver()) into each other port's queue: a copy for every receiver but the last,
+  // which takes the frame itself.
+  SimPort* last = nullptr;
+  for (auto& p : ports_) {
+    if (p->index_ == from) continue;
+    if (!egress_has_room(*p, now)) {
+      ++drop_egress_queue_;
+      continue;
+    }
+    if (last) {
+      if (PacketPtr copy = pool_.clone(*frame)) {
+        egress_enqueue(*last, copy.release(), from, now);
+      } else {
+        ++drop_in_flight_;
+      }
+    }
+    last = p.get();
+  }
+  if (last) {
+    egress_enqueue(*last, frame, from, now);
+  } else {
+    pool_.release(frame);
+  }
+}
+
+bool SimLink::egress_has_room(SimPort& to, Nanos now) {
+  const size_t ring = to.egress_waiting_.size();
+  // Waiting frames start in order: those whose start has come are on the downlink or gone.
+  while (to.egress_count_ > 0 && to.egress_waiting_[to.egress_head_] <= now) {
+    to.egress_head_ = (to.egress_head_ + 1) % ring;
+    --to.egress_count_;
+  }
+  return to.egress_count_ < ring;
+}
+
+void SimLink::egress_enqueue(SimPort& to, PacketBuf* frame, uint32_t from, Nanos now) {
+  // One frame after the other on the downlink, each at the link rate.
+  const Nanos start = std::max(now, to.down_free_at_);
+  to.down_free_at_ = start + serialization_time(frame->size());
+  if (start > now) {  // it waits (egress_has_room() made room for it)
+    const size_t ring = to.egress_waiting_.size();
+    to.egress_waiting_[(to.egress_head_ + to.egress_count_) % ring] = start;
+    ++to.egress_count_;
+  }
+  schedule(to.down_free_at_ + config_.delay, frame, from, uint32_t(to.index_));
 }
 
 void SimLink::deliver_to(SimPort& to, const PacketBuf& frame) {

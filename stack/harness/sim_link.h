@@ -3,6 +3,10 @@
 // broadcast, multicast and unknown destinations are flooded to every other port. Each sending
 // port serializes its frames at the link rate, one behind the other; then the frame travels for
 // the one-way delay, and seeded impairments (loss, duplication, reordering, corruption) apply.
+// Nothing limits what arrives at a port, unless LinkConfig::egress_queue_frames makes the link a
+// switch with an egress queue per port: then the frames to a port are serialized onto its
+// downlink one after the other at the link rate, and a frame that finds the port's queue full is
+// dropped (link.drop.egress_queue), as at a real switch port under incast.
 // Events are ordered by (time, insertion sequence), so runs are exactly repeatable.
 #pragma once
 #include <cstdint>
@@ -62,6 +66,14 @@ struct LinkConfig {
   uint64_t seed = 1;                   // of the impairments
   size_t max_in_flight = 4096;         // frames on the wire at once; more are dropped
   size_t rx_ring = 1024;               // frames waiting at a port for rx_burst(); more are dropped
+  // The switch model: frames waiting at each port's egress, behind the one on its downlink.
+  // 0 = no switch (frames to a port arrive however many senders send at once: the aggregate can
+  // exceed the link rate). > 0: a frame reaches the switch as its sender starts serializing it
+  // (cut-through, so an uncontended frame arrives exactly when it would with 0), waits for the
+  // receiver's downlink, is serialized onto it at the link rate and then travels for `delay`;
+  // a frame that finds this many frames waiting is dropped (drop-tail). A broadcast or multicast
+  // frame goes through each receiver's queue. No effect when rate_bps is 0.
+  size_t egress_queue_frames = 0;
   // The ports offer IPv4 header and TCP/UDP checksum offload on send and receive, as a ConnectX
   // does: the port fills in checksums the stack left to it, and marks received frames whose
   // checksums it verified.
@@ -100,6 +112,13 @@ class SimPort final : public Device {
   DeviceInfo info_;
   PacketQueue rx_;        // buffers from the attached pool, waiting for rx_burst()
   Nanos tx_free_at_ = 0;  // when the port finishes serializing what it has queued
+  // The switch's egress queue to this port (LinkConfig::egress_queue_frames > 0): when its
+  // downlink is free, and a ring of the start times of the frames waiting for the downlink
+  // (sized when the port is added; a frame leaves the ring once its start time has come).
+  Nanos down_free_at_ = 0;
+  std::vector<Nanos> egress_waiting_;
+  size_t egress_head_ = 0;
+  size_t egress_count_ = 0;
 };
 
 class SimLink {
@@ -145,7 +164,9 @@ class SimLink {
     uint64_t seq;
     PacketBuf* frame;  // from pool_, owned by the event
     uint32_t from;
+    uint32_t to;  // with a switch: the port it is delivered to, or kAtSwitch (its arrival there)
   };
+  static constexpr uint32_t kAtSwitch = UINT32_MAX;
   struct Later {
     bool operator()(const Event& a, const Event& b) const {
       return a.at != b.at ? a.at > b.at : a.seq > b.seq;
@@ -153,8 +174,16 @@ class SimLink {
   };
   // Takes a frame from `from`; false if it never got onto the wire (MTU, no room).
   bool transmit(SimPort& from, const PacketBuf& frame);
-  void schedule(Nanos at, PacketBuf* frame, uint32_t from);
+  void schedule(Nanos at, PacketBuf* frame, uint32_t from, uint32_t to = kAtSwitch);
   void deliver(PacketBuf& frame, uint32_t from);
+  // The switch model: `frame` (owned) reached the switch now; it goes into the egress queue of
+  // each port it is for, or is dropped there.
+  void switch_frame(PacketBuf* frame, uint32_t from);
+  // Whether `to`'s egress queue has room for one more frame at `now` (forgets frames that have
+  // started out on the downlink).
+  bool egress_has_room(SimPort& to, Nanos now);
+  // Queues `frame` (owned) behind what `to`'s downlink already carries; schedules its delivery.
+  void egress_enqueue(SimPort& to, PacketBuf* frame, uint32_t from, Nanos now);
   void deliver_to(SimPort& to, const PacketBuf& frame);
 
   VirtualClock& clock_;
@@ -178,6 +207,7 @@ class SimLink {
   Counter& drop_in_flight_;
   Counter& drop_rx_no_buffer_;
   Counter& drop_rx_ring_full_;
+  Counter& drop_egress_queue_;
   Counter& duplicated_;
   Counter& reordered_;
   Counter& corrupted_;

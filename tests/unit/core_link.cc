@@ -242,3 +242,157 @@ BOOST_AUTO_TEST_CASE(simultaneous_arrivals_keep_their_sending_order) {
   BOOST_TEST_REQUIRE(got.size() == 10u);
   for (uint32_t i = 0; i < 10; ++i) BOOST_TEST(seq_of(got[i]) == i);
 }
+
+// ----- The switch model (LinkConfig::egress_queue_frames)
+
+namespace {
+struct Arrival {
+  Nanos at;
+  size_t port;
+  uint32_t seq;
+  bool operator==(const Arrival&) const = default;
+};
+
+// Runs the link event by event until nothing is in flight; every frame any port received, with
+// the time it arrived.
+std::vector<Arrival> arrivals(LinkFixture& f) {
+  std::vector<Arrival> out;
+  while (f.link.next_event() != kNever) {
+    f.clock.advance_to(f.link.next_event());
+    f.link.deliver_due();
+    for (size_t p = 0; p < f.link.port_count(); ++p) {
+      for (auto& frame : f.take(p)) out.push_back({f.clock.now(), p, seq_of(frame)});
+    }
+  }
+  return out;
+}
+
+LinkConfig switched(size_t queue) {
+  LinkConfig cfg;
+  cfg.delay = 5 * kMicro;
+  cfg.rate_bps = 1'000'000'000;
+  cfg.egress_queue_frames = queue;
+  return cfg;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(through_a_switch_an_uncontended_frame_arrives_as_on_the_plain_segment) {
+  auto run = [](size_t queue) {
+    LinkFixture f(switched(queue), 3);
+    for (uint32_t i = 0; i < 20; ++i) f.send(0, mac(2), 100 + 50 * i, i);  // a burst, sizes vary
+    auto got = arrivals(f);
+    f.send(1, mac(1), 64, 99);  // later, from another port to the broadcast's sender
+    f.send(0, MacAddr::broadcast(), 64, 100);
+    auto later = arrivals(f);
+    got.insert(got.end(), later.begin(), later.end());
+    return got;
+  };
+  auto plain = run(0);
+  BOOST_TEST_REQUIRE(plain.size() == 23u);
+  BOOST_TEST(plain[0].at == 5000 + 992);  // serialization + delay, as before
+  BOOST_TEST((run(64) == plain));
+  BOOST_TEST((run(1) == plain));
+}
+
+BOOST_AUTO_TEST_CASE(two_senders_into_one_port_share_its_downlink_at_the_link_rate) {
+  const Nanos ser = 8 * (1000 + 24);  // a 1000-byte frame at 1 Gbit/s
+  auto run = [](LinkFixture& f) {
+    for (uint32_t i = 0; i < 20; ++i) f.send(0, mac(3), 1000, i);
+    for (uint32_t i = 0; i < 20; ++i) f.send(1, mac(3), 1000, 100 + i);
+    return arrivals(f);
+  };
+  // No switch: each sender's port serializes on its own, so port 2 receives at twice the rate.
+  LinkFixture plain(switched(0), 3);
+  auto fast = run(plain);
+  BOOST_TEST_REQUIRE(fast.size() == 40u);
+  BOOST_TEST(fast.back().at == 5000 + 20 * ser);
+
+  LinkFixture f(switched(64), 3);
+  auto got = run(f);
+  BOOST_TEST_REQUIRE(got.size() == 40u);  // 39 waiting at most: the queue holds them all
+  BOOST_TEST(f.counter("link.drop.egress_queue") == 0u);
+  // Back to back on the downlink, one serialization time apart: the link rate, never more.
+  for (size_t k = 0; k < got.size(); ++k) {
+    BOOST_TEST(got[k].at == Nanos(5000 + (k + 1) * ser));
+    BOOST_TEST(got[k].port == 2u);
+  }
+  const double bits = 40.0 * 1000 * 8;
+  const double seconds = double(got.back().at - 5000) / 1e9;
+  BOOST_TEST(bits / seconds <= 1e9);
+  // Each sender's frames keep their order; the senders alternate (equal start times: sending
+  // order).
+  std::vector<uint32_t> from0, from1;
+  for (auto& a : got) (a.seq < 100 ? from0 : from1).push_back(a.seq);
+  BOOST_TEST(from0.size() == 20u);
+  BOOST_TEST(from1.size() == 20u);
+  BOOST_TEST(std::is_sorted(from0.begin(), from0.end()));
+  BOOST_TEST(std::is_sorted(from1.begin(), from1.end()));
+  BOOST_TEST(got[0].seq == 0u);
+  BOOST_TEST(got[1].seq == 100u);
+  BOOST_TEST(got[2].seq == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_egress_queue_drops_the_arriving_frame_and_counts_it) {
+  LinkFixture f(switched(4), 3);
+  for (uint32_t i = 0; i < 10; ++i) f.send(0, mac(3), 1000, i);
+  for (uint32_t i = 0; i < 10; ++i) f.send(1, mac(3), 1000, 100 + i);
+  auto got = arrivals(f);
+  // Two frames come in per serialization time and one goes out: after four rounds the queue holds
+  // four, and from then on the second arrival of each round (port 1's) finds it full (drop-tail).
+  BOOST_TEST(f.counter("link.drop.egress_queue") == 6u);
+  BOOST_TEST(f.link.counters().sum("link.drop.") == 6u);
+  BOOST_TEST_REQUIRE(got.size() == 14u);
+  std::vector<uint32_t> seqs;
+  for (auto& a : got) seqs.push_back(a.seq);
+  std::vector<uint32_t> expect = {0, 100, 1, 101, 2, 102, 3, 103, 4, 5, 6, 7, 8, 9};
+  BOOST_TEST(seqs == expect, boost::test_tools::per_element());
+  BOOST_TEST(f.link.in_flight() == 0u);
+  // Drained: the queue takes frames again.
+  f.send(1, mac(3), 1000, 200);
+  auto again = arrivals(f);
+  BOOST_TEST_REQUIRE(again.size() == 1u);
+  BOOST_TEST(again[0].seq == 200u);
+}
+
+BOOST_AUTO_TEST_CASE(broadcast_goes_through_each_receivers_egress_queue) {
+  LinkFixture f(switched(1), 4);
+  f.send(1, mac(4), 1000, 1);  // on port 3's downlink
+  f.send(2, mac(4), 1000, 2);  // waits: port 3's queue is full
+  f.send(0, MacAddr::broadcast(), 1000, 3);
+  auto got = arrivals(f);
+  BOOST_TEST(f.counter("link.drop.egress_queue") == 1u);  // the broadcast's copy to port 3
+  const Nanos ser = 8 * (1000 + 24);
+  std::vector<Arrival> expect = {
+      {5000 + ser, 1, 3}, {5000 + ser, 2, 3}, {5000 + ser, 3, 1}, {5000 + 2 * ser, 3, 2}};
+  std::sort(got.begin(), got.end(), [](const Arrival& a, const Arrival& b) {
+    return a.at != b.at ? a.at < b.at : a.port < b.port;
+  });
+  BOOST_TEST_REQUIRE(got.size() == expect.size());
+  for (size_t k = 0; k < got.size(); ++k) {
+    BOOST_TEST(got[k].at == expect[k].at);
+    BOOST_TEST(got[k].port == expect[k].port);
+    BOOST_TEST(got[k].seq == expect[k].seq);
+  }
+  BOOST_TEST(f.link.in_flight() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_switch_is_deterministic_and_keeps_impairments_seeded) {
+  auto run = [] {
+    LinkConfig cfg = switched(8);
+    cfg.loss = 0.05;
+    cfg.duplicate = 0.05;
+    cfg.reorder = 0.05;
+    cfg.seed = 11;
+    LinkFixture f(cfg, 4);
+    for (uint32_t i = 0; i < 200; ++i) f.send(i % 3, mac(4), 200 + (i * 37) % 1200, i);
+    auto got = arrivals(f);
+    return std::make_pair(got, f.counter("link.drop.egress_queue"));
+  };
+  auto a = run();
+  auto b = run();
+  BOOST_TEST((a.first == b.first));
+  BOOST_TEST(a.second == b.second);
+  BOOST_TEST(a.second > 0u);
+  // Arrivals at port 3 are at least one minimum serialization apart: one downlink.
+  for (size_t k = 1; k < a.first.size(); ++k) BOOST_TEST(a.first[k].at > a.first[k - 1].at);
+}
