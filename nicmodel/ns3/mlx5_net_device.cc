@@ -13,7 +13,14 @@ namespace nicmodel {
 
 NS_OBJECT_ENSURE_REGISTERED(Mlx5NetDevice);
 
-shunt::Nanos Ns3Clock::now() const { return ns3::Simulator::Now().GetNanoSeconds(); }
+shunt::Nanos Ns3Clock::now() const {
+  if (!impl_) {
+    impl_ = ns3::Simulator::GetImplementation();
+    ns_steps_ = ns3::Time::GetResolution() == ns3::Time::NS;
+  }
+  const ns3::Time t = impl_->Now();
+  return ns_steps_ ? t.GetTimeStep() : t.GetNanoSeconds();
+}
 
 ns3::TypeId Mlx5NetDevice::GetTypeId() {
   static ns3::TypeId tid = ns3::TypeId("nicmodel::Mlx5NetDevice")

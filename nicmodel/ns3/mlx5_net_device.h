@@ -21,6 +21,7 @@
 #include <ns3/event-id.h>
 #include <ns3/mac48-address.h>
 #include <ns3/net-device.h>
+#include <ns3/simulator-impl.h>
 #include <ns3/traced-callback.h>
 
 #include "nicmodel/mlx5/mlx5_model.h"
@@ -35,6 +36,13 @@ namespace nicmodel {
 class Ns3Clock final : public shunt::Clock {
  public:
   shunt::Nanos now() const override;
+
+ private:
+  // The simulator this clock reads, taken on first use (where Simulator::Now() would make it),
+  // so that each read is one call (stacks read the clock dozens of times per segment). Held: a
+  // clock read after Simulator::Destroy() gives that simulation's last time.
+  mutable ns3::Ptr<ns3::SimulatorImpl> impl_;
+  mutable bool ns_steps_ = false;  // time steps are nanoseconds (ns-3's default resolution)
 };
 
 class Mlx5NetDevice final : public ns3::NetDevice, private WirePort, private EthFrameReceiver {
