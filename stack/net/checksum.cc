@@ -7,33 +7,49 @@ namespace shunt {
 
 uint32_t checksum_add(uint32_t sum32, const void* data, size_t len) {
   const uint8_t* p = static_cast<const uint8_t*>(data);
-  // Native-order 32-bit words into a 64-bit accumulator (no carry is lost below 2^32 words),
-  // folded and byte-swapped once at the end: RFC 1071 2(B), the sum is independent of byte
-  // order. Only the final fold depends on the machine being little-endian.
+  // Native-order 64-bit words with the end-around carry (RFC 1071 2(C)), folded and
+  // byte-swapped once at the end: RFC 1071 2(B), the sum is independent of byte order, and 2^64-1
+  // is a multiple of 0xffff, so the folded sum is that of the 16-bit words. Only the final fold
+  // depends on the machine being little-endian.
   static_assert(std::endian::native == std::endian::little, "checksum_add assumes little-endian");
   uint64_t acc = 0;
-  while (len >= 16) {
-    uint32_t w[4];
-    std::memcpy(w, p, 16);
-    acc += uint64_t(w[0]) + w[1] + w[2] + w[3];
-    p += 16;
-    len -= 16;
+  auto add = [&acc](uint64_t w) {
+    acc += w;
+    acc += acc < w;  // the carry out goes back in at the bottom
+  };
+  auto word = [](const uint8_t* q) {
+    uint64_t w;
+    std::memcpy(&w, q, 8);
+    return w;
+  };
+  while (len >= 32) {
+    add(word(p));
+    add(word(p + 8));
+    add(word(p + 16));
+    add(word(p + 24));
+    p += 32;
+    len -= 32;
   }
-  while (len >= 4) {
+  while (len >= 8) {
+    add(word(p));
+    p += 8;
+    len -= 8;
+  }
+  if (len >= 4) {
     uint32_t w;
     std::memcpy(&w, p, 4);
-    acc += w;
+    add(w);
     p += 4;
     len -= 4;
   }
   if (len >= 2) {
     uint16_t w;
     std::memcpy(&w, p, 2);
-    acc += w;
+    add(w);
     p += 2;
     len -= 2;
   }
-  if (len) acc += p[0];  // the high byte of a big-endian word is the low byte here
+  if (len) add(p[0]);  // the high byte of a big-endian word is the low byte here
   acc = (acc & 0xffffffffu) + (acc >> 32);
   acc = (acc & 0xffffu) + (acc >> 16);
   acc = (acc & 0xffffu) + (acc >> 16);
