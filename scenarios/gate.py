@@ -190,7 +190,7 @@ def compare(baseline: Sequence[Result], current: Sequence[Result],
     """The findings, failing ones first: every baseline point and metric against `current`."""
     now = {r.key(): r for r in current if r.time_kind == VIRTUAL}
     base_keys = {r.key() for r in baseline}
-    out = [Finding(ERROR, e) for e in errors]
+    out = [Finding(ERROR, " ".join(e.split())) for e in errors]  # one line each
     for b in baseline:
         c = now.get(b.key())
         if c is None:

@@ -198,3 +198,8 @@ def test_update_replaces_a_damaged_baseline(tmp_path, capsys):
     rc, _, err = run(capsys, "--baseline", str(path), "--current", now, "--update")
     assert rc == 0 and "replacing the unreadable baseline" in err
     assert len(gate.load_baseline(path)) == 1
+
+
+def test_a_point_that_failed_to_run_is_one_error_line():
+    findings = gate.compare([point()], [point()], ["udp_pingpong sim {}: TypeError: bad\n  1. f(x)\n"])
+    assert [f.line() for f in findings] == ["ERROR udp_pingpong sim {}: TypeError: bad 1. f(x)"]
