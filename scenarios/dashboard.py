@@ -534,6 +534,20 @@ def render_html(results: Sequence[Result], title: str = "Shunt results", source:
                 o.append('<div class="plots">' + "".join(hs) + "</div>")
             o.append("</div>")
         o.append("</section>")
+    if order:  # the x axes' commits in full, with when each was first measured
+        first: dict[str, str] = {}
+        count: dict[str, int] = {}
+        for r in results:
+            c = r.commit or _NO_COMMIT
+            count[c] = count.get(c, 0) + 1
+            if r.created and (c not in first or r.created < first[c]):
+                first[c] = r.created
+        o.append('<h2 id="commits">Commits</h2><div class="wrap"><table id="commit-table"><tr>'
+                 '<th>#</th><th class="l">commit</th><th class="l">first measured</th><th>results</th></tr>')
+        for i, c in enumerate(order):
+            o.append(f'<tr><td>{i + 1}</td><td class="l"><code>{_e(c)}</code></td>'
+                     f'<td class="l">{_e(first.get(c, ""))}</td><td>{count.get(c, 0)}</td></tr>')
+        o.append("</table></div>")
     o.append(f"<script>{_JS}</script></body></html>")
     return "\n".join(o).replace("{plots}", str(plots), 1)
 

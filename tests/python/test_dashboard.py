@@ -134,6 +134,7 @@ def test_the_page_has_a_section_per_scenario_and_backend_and_plots_for_every_met
     assert page.count('<svg class="hist"') == 2
     assert "rtt_p999_ns" in page and 'class="tail"' in page  # tail percentiles in the latest table
     assert "4 regression" not in page and '5 regression</span>' in page
+    assert all(f"<code>{c}</code>" in page for c in COMMITS)  # the commits table, in full
 
 
 def test_a_plot_whose_values_span_decades_gets_a_log_scale():
