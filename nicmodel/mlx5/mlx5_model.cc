@@ -306,12 +306,10 @@ uint64_t Mlx5Model::link_bps() const {
   return r ? r : timing_.link_bps;
 }
 
-bool Mlx5Model::later(const Event& a, const Event& b) { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
-
 void Mlx5Model::schedule(Nanos at, EventKind kind, uint32_t arg) {
   std::vector<Event>& h = kind == EventKind::kModTimer ? timer_heap_ : heap_;
   h.push_back({at, event_seq_++, kind, arg});
-  std::push_heap(h.begin(), h.end(), later);
+  std::push_heap(h.begin(), h.end(), Later{});
 }
 
 Nanos Mlx5Model::next_event() const {
@@ -331,8 +329,8 @@ size_t Mlx5Model::run_due(Nanos now) {
     const bool timer_due = !timer_heap_.empty() && timer_heap_.front().at <= now;
     if (!work_due && !timer_due) break;
     std::vector<Event>& h =
-        work_due && (!timer_due || later(timer_heap_.front(), heap_.front())) ? heap_ : timer_heap_;
-    std::pop_heap(h.begin(), h.end(), later);
+        work_due && (!timer_due || Later{}(timer_heap_.front(), heap_.front())) ? heap_ : timer_heap_;
+    std::pop_heap(h.begin(), h.end(), Later{});
     Event e = h.back();
     h.pop_back();
     ++activity_;

@@ -170,8 +170,11 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
     bool valid = false;
   };
 
-  // Heap order: the earliest first; at the same time, the one scheduled first.
-  static bool later(const Event& a, const Event& b);
+  // Heap order: the earliest first; at the same time, the one scheduled first. A function
+  // object, so that the heap algorithms inline it.
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+  };
   void schedule(Nanos at, EventKind kind, uint32_t arg);
   void run_event(const Event& e);
   void process_doorbell(Nanos seen, uint32_t bf_slot);
