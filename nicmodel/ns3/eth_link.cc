@@ -228,6 +228,8 @@ void EthLinkNetDevice::SetQueue(ns3::Ptr<ns3::Queue<ns3::Packet>> queue) {
 uint64_t EthLinkNetDevice::BitsToPs(uint64_t bits) const {
   uint64_t bps = rate_.GetBitRate();
   if (bps == 0) return 0;
+  // 64-bit arithmetic while bits * 10^12 fits (every frame does), without a 128-bit division.
+  if (bits <= UINT64_MAX / 1'000'000'000'000ULL) return bits * 1'000'000'000'000ULL / bps;
   return static_cast<uint64_t>(static_cast<unsigned __int128>(bits) * 1'000'000'000'000ULL / bps);
 }
 
@@ -309,7 +311,8 @@ bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address 
   }
   ns3::Ptr<ns3::Packet> frame = Frame(payload, src, dst, protocol);
 
-  SettleWire();
+  const ns3::Time now = ns3::Simulator::Now();
+  SettleWire(now);
   if (!queue_->Enqueue(frame)) {
     mac_tx_drop_(frame);
     return false;
@@ -327,8 +330,7 @@ bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address 
   } else if (!complete_pending_) {
     // The frame on the wire went as bytes: the end of its serialization takes the queue on.
     complete_pending_ = true;
-    ns3::Simulator::Schedule(busy_until_ - ns3::Simulator::Now(), &EthLinkNetDevice::TransmitComplete,
-                             this);
+    ns3::Simulator::Schedule(busy_until_ - now, &EthLinkNetDevice::TransmitComplete, this);
   }
   return true;
 }
@@ -348,12 +350,13 @@ bool EthLinkNetDevice::SendFrame(std::span<const uint8_t> frame) {
   if (frame.size() < kHeaderBytes) return false;
   const uint16_t protocol = uint16_t(frame[12] << 8 | frame[13]);
   const uint32_t max_payload = mtu_ + ((protocol == 0x8100 || protocol == 0x88a8) ? 4 : 0);
-  SettleWire();
+  const ns3::Time now = ns3::Simulator::Now();
+  SettleWire(now);
   if (frame.size() - kHeaderBytes <= max_payload && CanSendBytes()) {
     tx_state_ = TxState::kBusy;
     current_ = nullptr;
     const uint32_t padded = std::max<uint32_t>(uint32_t(frame.size()), kMinFrameBytes - kFcsBytes);
-    const ns3::Time tx = StartSerialization(padded + kFcsBytes);
+    const ns3::Time tx = StartSerialization(padded + kFcsBytes, now);
     channel_->TransmitStart(frame, this, tx);
     return true;
   }
@@ -364,20 +367,29 @@ bool EthLinkNetDevice::SendFrame(std::span<const uint8_t> frame) {
                  src, dst, protocol);
 }
 
-ns3::Time EthLinkNetDevice::StartSerialization(uint32_t frame_bytes) {
+ns3::Time EthLinkNetDevice::StartSerialization(uint32_t frame_bytes, ns3::Time now) {
   // Serialization of preamble + frame, then the gap; the sub-nanosecond rest carries over to
   // the next back-to-back frame.
   uint64_t tx_ps = carry_ps_ + BitsToPs(uint64_t{frame_bytes + kPreambleBytes} * 8);
-  uint64_t gap_ps = ifg_.IsStrictlyNegative() ? BitsToPs(kInterframeGapBits)
-                                      : static_cast<uint64_t>(ifg_.GetPicoSeconds());
+  uint64_t gap_ps;
+  if (ifg_.IsStrictlyNegative()) {
+    const uint64_t bps = rate_.GetBitRate();
+    if (bps != gap_rate_bps_) {  // the default gap at this rate, worked out once
+      gap_rate_bps_ = bps;
+      default_gap_ps_ = BitsToPs(kInterframeGapBits);
+    }
+    gap_ps = default_gap_ps_;
+  } else {
+    gap_ps = static_cast<uint64_t>(ifg_.GetPicoSeconds());
+  }
   uint64_t done_ps = tx_ps + gap_ps;
   carry_ps_ = done_ps % 1000;
-  busy_until_ = ns3::Simulator::Now() + ns3::NanoSeconds(done_ps / 1000);
+  busy_until_ = now + ns3::NanoSeconds(done_ps / 1000);
   return ns3::NanoSeconds(tx_ps / 1000);
 }
 
-void EthLinkNetDevice::SettleWire() {
-  if (tx_state_ == TxState::kBusy && !complete_pending_ && ns3::Simulator::Now() >= busy_until_) {
+void EthLinkNetDevice::SettleWire(ns3::Time now) {
+  if (tx_state_ == TxState::kBusy && !complete_pending_ && now >= busy_until_) {
     // What TransmitComplete does when the queue is empty (it is: a frame waiting for the wire
     // schedules the completion).
     tx_state_ = TxState::kReady;
@@ -390,10 +402,10 @@ void EthLinkNetDevice::TransmitStart(ns3::Ptr<ns3::Packet> frame) {
   sniffer_(frame);
   promisc_sniffer_(frame);
   phy_tx_begin_(frame);
-  const ns3::Time tx = StartSerialization(frame->GetSize());
+  const ns3::Time now = ns3::Simulator::Now();
+  const ns3::Time tx = StartSerialization(frame->GetSize(), now);
   complete_pending_ = true;
-  ns3::Simulator::Schedule(busy_until_ - ns3::Simulator::Now(), &EthLinkNetDevice::TransmitComplete,
-                           this);
+  ns3::Simulator::Schedule(busy_until_ - now, &EthLinkNetDevice::TransmitComplete, this);
   channel_->TransmitStart(frame, this, tx);
 }
 

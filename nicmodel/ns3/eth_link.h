@@ -187,10 +187,10 @@ class EthLinkNetDevice : public ns3::NetDevice {
   void TransmitComplete();
   // Serialization of `frame_bytes` (incl. FCS) from now on, carrying the sub-nanosecond rest:
   // sets busy_until_ and returns the time until the last bit is out.
-  ns3::Time StartSerialization(uint32_t frame_bytes);
+  ns3::Time StartSerialization(uint32_t frame_bytes, ns3::Time now);
   // A frame sent as bytes schedules no TransmitComplete: once its time has passed, the wire is
   // idle as TransmitComplete would have left it with an empty queue.
-  void SettleWire();
+  void SettleWire(ns3::Time now);
   // `payload` with padding, Ethernet header and trailer: the frame as a Packet.
   ns3::Ptr<ns3::Packet> Frame(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address src,
                               ns3::Mac48Address dst, uint16_t protocol) const;
@@ -215,6 +215,8 @@ class EthLinkNetDevice : public ns3::NetDevice {
   TxState tx_state_ = TxState::kReady;
   ns3::Ptr<ns3::Packet> current_;  // the frame on the wire (null for a frame sent as bytes)
   uint64_t carry_ps_ = 0;          // sub-nanosecond rest of back-to-back serializations
+  uint64_t gap_rate_bps_ = 0;      // the rate default_gap_ps_ is for
+  uint64_t default_gap_ps_ = 0;    // 96 bit times at that rate
   ns3::Time busy_until_;           // end of the current frame's serialization and gap
   bool complete_pending_ = false;  // a TransmitComplete event is scheduled
   bool every_frame_queued_ = false;
