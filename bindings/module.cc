@@ -398,7 +398,7 @@ PingPongSpec pingpong_spec(PyNetwork::Use& u, int64_t client, int64_t server, in
 
 SimNetOptions sim_options(int64_t hosts, const std::string& nic, int64_t rate_bps, int64_t delay_ns, int64_t mtu,
                           double loss, int64_t seed, const std::optional<ConfigObject>& config,
-                          const std::optional<std::string>& pcap) {
+                          const std::optional<std::string>& pcap, int64_t queue) {
   SimNetOptions o;
   if (hosts < 1 || hosts > 250) fail("hosts must be 1 .. 250, not " + std::to_string(hosts));
   o.hosts = size_t(hosts);
@@ -413,6 +413,8 @@ SimNetOptions sim_options(int64_t hosts, const std::string& nic, int64_t rate_bp
   o.seed = positive(seed, "seed");
   if (config) o.config = config->config();
   if (pcap) o.pcap = *pcap;
+  if (queue < 0 || queue > 1'000'000) fail("queue must be 0 .. 1000000 frames, not " + std::to_string(queue));
+  o.queue = size_t(queue);
   return o;
 }
 
@@ -855,20 +857,25 @@ PYBIND11_MODULE(_shunt, m) {
   // --- SimNetwork.
   py::class_<PySimNetwork, PyNetwork>(
       m, "SimNetwork",
-      "The virtual-time harness: `hosts` stacks on one shared SimLink (a broadcast segment), each behind the "
-      "simulated mlx5 NIC (nic='mlx5sim') or straight on its port (nic='sim'). Host i is 10.0.0.(i+1)/24 and "
-      "fd00::(i+1)/64. Deterministic: the same arguments give the same results and frames.")
+      "The virtual-time harness: `hosts` stacks on one shared SimLink (a broadcast segment, or with queue > 0 "
+      "a switch), each behind the simulated mlx5 NIC (nic='mlx5sim') or straight on its port (nic='sim'). Host "
+      "i is 10.0.0.(i+1)/24 and fd00::(i+1)/64. Deterministic: the same arguments give the same results and "
+      "frames.")
       .def(py::init([](int64_t hosts, const std::string& nic, int64_t rate_bps, int64_t delay_ns, int64_t mtu,
                        double loss, int64_t seed, const std::optional<ConfigObject>& config,
-                       const std::optional<std::string>& pcap) {
-             auto o = sim_options(hosts, nic, rate_bps, delay_ns, mtu, loss, seed, config, pcap);
+                       const std::optional<std::string>& pcap, int64_t queue) {
+             auto o = sim_options(hosts, nic, rate_bps, delay_ns, mtu, loss, seed, config, pcap, queue);
              return std::make_unique<PySimNetwork>(o);
            }),
            py::arg("hosts") = 2, py::arg("nic") = "mlx5sim", py::arg("rate_bps") = 10'000'000'000ll,
            py::arg("delay_ns") = 1000, py::arg("mtu") = 1500, py::arg("loss") = 0.0, py::arg("seed") = 1,
-           py::arg("config") = py::none(), py::arg("pcap") = py::none(),
+           py::arg("config") = py::none(), py::arg("pcap") = py::none(), py::arg("queue") = 0,
            "Builds the network: link rate and one-way delay, MTU, loss probability per frame (seeded), seed "
-           "(overrides config's), every stack's configuration, and a pcap file of the link.");
+           "(overrides config's), every stack's configuration, a pcap file of the link, and the switch queue: "
+           "0 (default) is a shared segment where nothing limits what arrives at a host (n senders to one "
+           "host deliver n times the link rate); queue > 0 (0 .. 1000000 frames) makes the link a switch whose "
+           "port to each host serializes the frames to it at rate_bps behind a drop-tail queue of that many "
+           "frames (drops count in network_drops).");
 
   // --- Ns3Network.
   py::class_<PyNs3Network, PyNetwork>(

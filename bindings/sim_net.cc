@@ -19,6 +19,8 @@ namespace {
 constexpr size_t kMaxHosts = 254;
 // The simulated NIC's MTU range (the mlx5 model and the cable accept 576 .. 9000).
 constexpr uint32_t kMinMtu = 576, kMaxMtu = 9000;
+// As an ns-3 queue's limit (the link holds at most LinkConfig::max_in_flight frames anyway).
+constexpr size_t kMaxQueue = 1'000'000;
 
 class SimNet final : public Net {
  public:
@@ -149,6 +151,11 @@ std::unique_ptr<Net> make_sim_net(const SimNetOptions& options, std::string& err
     error = "sim net: delay must not be negative (" + std::to_string(options.delay) + " ns)";
     return nullptr;
   }
+  if (options.queue > kMaxQueue) {
+    error = "sim net: queue must be 0 .. " + std::to_string(kMaxQueue) + " frames, not " +
+            std::to_string(options.queue);
+    return nullptr;
+  }
   HarnessOptions ho;
   ho.stacks = options.hosts;
   ho.nic = options.nic;
@@ -157,6 +164,7 @@ std::unique_ptr<Net> make_sim_net(const SimNetOptions& options, std::string& err
   ho.link.mtu = options.mtu;
   ho.link.loss = options.loss;
   ho.link.seed = options.seed;
+  ho.link.egress_queue_frames = options.queue;
   ho.config = options.config;
   ho.config.seed = int64_t(options.seed);
   // The pcap is opened here, so that a file that cannot be written is an error, not a warning.

@@ -141,12 +141,17 @@ class Network:
                          timeout_ns: int = 10_000_000_000) -> MulticastResult: ...
 
 class SimNetwork(Network):
-    """The virtual-time harness: `hosts` stacks on one shared SimLink (a broadcast segment),
-    each behind the simulated mlx5 NIC (nic="mlx5sim") or straight on its port (nic="sim").
-    Host i is 10.0.0.(i+1)/24 and fd00::(i+1)/64."""
+    """The virtual-time harness: `hosts` stacks on one shared SimLink (a broadcast segment,
+    or with queue > 0 a switch), each behind the simulated mlx5 NIC (nic="mlx5sim") or straight
+    on its port (nic="sim"). Host i is 10.0.0.(i+1)/24 and fd00::(i+1)/64.
+    queue: 0 = a shared segment where nothing limits what arrives at a host (n senders to one
+    host deliver n times the link rate); > 0 (up to 1000000 frames) = a switch whose port to
+    each host serializes the frames to it at rate_bps behind a drop-tail queue of that many
+    frames (drops count in network_drops)."""
     def __init__(self, hosts: int = 2, nic: str = "mlx5sim", rate_bps: int = 10_000_000_000,
                  delay_ns: int = 1000, mtu: int = 1500, loss: float = 0.0, seed: int = 1,
-                 config: Config | None = None, pcap: str | None = None) -> None: ...
+                 config: Config | None = None, pcap: str | None = None,
+                 queue: int = 0) -> None: ...
 
 class Ns3Network(Network):
     """An ns-3 topology of Shunt hosts (nicmodel/ns3), deterministic for a seed and run. One at
