@@ -69,24 +69,28 @@ class VirtualContext:
     @contextlib.contextmanager
     def network(self, hosts: int = 2, rate_bps: int = 10_000_000_000, delay_ns: int = 1000,
                 loss: float = 0.0, mtu: int = 1500, seed: int = 1, config: Any = None,
-                queue: int = 1000) -> Iterator[Any]:
+                queue: int | None = None) -> Iterator[Any]:
         """`hosts` Shunt hosts; host i is 10.0.0.(i+1). sim: one shared link with `delay_ns` one
-        way (RTT 2 x delay). ns3: two hosts on one link, or a star of `hosts` around a switch
-        (each edge `delay_ns`, RTT 4 x delay)."""
+        way (RTT 2 x delay); with `queue` frames a switch whose port to each host serializes
+        what comes for it at the link rate behind a drop-tail queue (default none: a segment
+        where nothing limits what arrives at a host). ns3: two hosts on one link, or a star of
+        `hosts` around a switch (each edge `delay_ns`, RTT 4 x delay), with `queue` packets
+        (default 1000) at each device."""
         S = self.shunt
         try:
             if self.backend == "sim":
                 net = S.SimNetwork(hosts=hosts, nic="mlx5sim", rate_bps=int(rate_bps),
                                    delay_ns=int(delay_ns), mtu=int(mtu), loss=float(loss),
-                                   seed=int(seed), config=config)
+                                   seed=int(seed), config=config, queue=int(queue or 0))
             elif hosts == 2:
                 net = S.Ns3Network.two_hosts(rate_bps=int(rate_bps), delay_ns=int(delay_ns),
-                                             mtu=int(mtu), queue=int(queue), loss=float(loss),
-                                             seed=int(seed), config=config)
+                                             mtu=int(mtu), queue=int(queue or 1000),
+                                             loss=float(loss), seed=int(seed), config=config)
             else:
                 net = S.Ns3Network.star(hosts=hosts, rate_bps=int(rate_bps),
-                                        delay_ns=int(delay_ns), mtu=int(mtu), queue=int(queue),
-                                        loss=float(loss), seed=int(seed), config=config)
+                                        delay_ns=int(delay_ns), mtu=int(mtu),
+                                        queue=int(queue or 1000), loss=float(loss),
+                                        seed=int(seed), config=config)
         except S.ShuntError as e:
             raise ScenarioError(f"{self.backend}: cannot build the network: {e}") from None
         try:

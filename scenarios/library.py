@@ -166,6 +166,7 @@ register(Scenario(
 # ----- Incast: N senders to one receiver
 
 def _incast_virtual(ctx: Any, p: dict[str, Any]) -> dict[str, Any]:
+    # Both backends queue at a switch: sim's link is one (queue > 0), ns3's is a star.
     n = p["senders"]
     with ctx.network(hosts=n + 1, rate_bps=p["rate_gbps"] * 1e9, delay_ns=p["delay_ns"],
                      seed=p["seed"], config=_cfg(ctx, p), queue=p["queue"]) as net:
@@ -189,8 +190,8 @@ register(Scenario(
     params=(Param("senders", int, [2, 4, 8], "sending hosts (flows)", min=1, max=64),
             Param("bytes", int, 1 << 20, "bytes per sender (virtual time)", min=1, max=1 << 32,
                   only=VIRTUAL),
-            Param("queue", int, 100, "switch queue, packets (ns3)", min=1, max=100000,
-                  only=VIRTUAL),
+            Param("queue", int, 100, "switch queue at the receiver's port, packets (virtual "
+                  "time: sim and ns3)", min=1, max=100000, only=VIRTUAL),
             SECONDS, RATE, DELAY, SEED, PROFILE),
     backends=SIM_NS3 + REAL,
     virtual=_incast_virtual, real=_incast_real,

@@ -299,6 +299,24 @@ def test_sim_incast_with_loss_still_completes():
         assert net.network_drops > 0
 
 
+def test_sim_incast_through_a_switch_queue_drops_retransmits_and_keeps_to_the_link_rate():
+    flows = [(i, 0, 256 << 10) for i in range(1, 9)]
+    with SimNetwork(hosts=9, queue=16) as net:
+        r = net.tcp_bulk(flows=flows)
+        assert r.ok(), r.error
+        assert all(f.completed and f.received == 256 << 10 and f.mismatch is None
+                   for f in r.flows)
+        assert net.network_drops > 0  # the receiver's 16-frame queue overflowed
+        assert r.retransmits > 0
+        assert r.goodput_bps <= 10e9  # one downlink carries every flow
+        queued = r.goodput_bps
+    # Without a switch the shared segment has no bottleneck at the receiver.
+    with SimNetwork(hosts=9) as net:
+        r = net.tcp_bulk(flows=flows)
+        assert r.ok(), r.error
+        assert net.network_drops == 0 and r.goodput_bps > 10e9 > queued
+
+
 def test_sim_churn_and_multicast():
     with SimNetwork(hosts=4) as net:
         c = net.churn(count=50, parallel=4, request=32)
@@ -410,6 +428,8 @@ def test_bad_arguments_raise_shunt_error_with_messages():
         SimNetwork(loss=1.5)
     with pytest.raises(ShuntError, match="mtu"):
         SimNetwork(mtu=100)
+    with pytest.raises(ShuntError, match="queue must be 0 .. 1000000 frames, not -1"):
+        SimNetwork(queue=-1)
     with pytest.raises(ShuntError, match="queue_disc"):
         Ns3Network.dumbbell(queue_disc="fifo")
     with pytest.raises(ShuntError, match="medium"):

@@ -293,6 +293,16 @@ def test_incast_on_sim_reports_every_flow():
 
 
 @needs_bindings
+def test_incast_on_sim_queues_at_the_switch_drops_and_keeps_to_the_link_rate():
+    (point,) = sc.get("incast").matrix(["senders=8", "bytes=131072", "queue=16"], "sim")
+    r = sc.run_point("incast", "sim", point)
+    assert r.metrics["received_bytes"] == 8 * (128 << 10)
+    assert r.metrics["network_drops"] > 0 and r.metrics["tcp_retransmits"] > 0
+    assert r.metrics["goodput_bps"] <= 10e9  # rate_gbps=10: one downlink into the receiver
+    assert r.metrics["flow_max_goodput_bps"] <= 10e9
+
+
+@needs_bindings
 def test_churn_on_sim_opens_and_closes_every_connection():
     for r in run_all("churn"):
         assert r.metrics["opened"] == 300 and r.metrics["closed"] == 300
