@@ -311,8 +311,8 @@ bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address 
   }
   ns3::Ptr<ns3::Packet> frame = Frame(payload, src, dst, protocol);
 
-  const ns3::Time now = ns3::Simulator::Now();
-  SettleWire(now);
+  // Only a frame sent as bytes leaves the wire to settle (and only then is the time needed).
+  if (tx_state_ == TxState::kBusy && !complete_pending_) SettleWire(ns3::Simulator::Now());
   if (!queue_->Enqueue(frame)) {
     mac_tx_drop_(frame);
     return false;
@@ -330,7 +330,8 @@ bool EthLinkNetDevice::Enqueue(ns3::Ptr<ns3::Packet> payload, ns3::Mac48Address 
   } else if (!complete_pending_) {
     // The frame on the wire went as bytes: the end of its serialization takes the queue on.
     complete_pending_ = true;
-    ns3::Simulator::Schedule(busy_until_ - now, &EthLinkNetDevice::TransmitComplete, this);
+    ns3::Simulator::Schedule(busy_until_ - ns3::Simulator::Now(), &EthLinkNetDevice::TransmitComplete,
+                             this);
   }
   return true;
 }
@@ -356,7 +357,9 @@ bool EthLinkNetDevice::SendFrame(std::span<const uint8_t> frame) {
     tx_state_ = TxState::kBusy;
     current_ = nullptr;
     const uint32_t padded = std::max<uint32_t>(uint32_t(frame.size()), kMinFrameBytes - kFcsBytes);
-    const ns3::Time tx = StartSerialization(padded + kFcsBytes, now);
+    ns3::Time done;
+    const ns3::Time tx = StartSerialization(padded + kFcsBytes, done);
+    busy_until_ = now + done;
     channel_->TransmitStart(frame, this, tx);
     return true;
   }
@@ -367,7 +370,7 @@ bool EthLinkNetDevice::SendFrame(std::span<const uint8_t> frame) {
                  src, dst, protocol);
 }
 
-ns3::Time EthLinkNetDevice::StartSerialization(uint32_t frame_bytes, ns3::Time now) {
+ns3::Time EthLinkNetDevice::StartSerialization(uint32_t frame_bytes, ns3::Time& done) {
   // Serialization of preamble + frame, then the gap; the sub-nanosecond rest carries over to
   // the next back-to-back frame.
   uint64_t tx_ps = carry_ps_ + BitsToPs(uint64_t{frame_bytes + kPreambleBytes} * 8);
@@ -384,7 +387,7 @@ ns3::Time EthLinkNetDevice::StartSerialization(uint32_t frame_bytes, ns3::Time n
   }
   uint64_t done_ps = tx_ps + gap_ps;
   carry_ps_ = done_ps % 1000;
-  busy_until_ = now + ns3::NanoSeconds(done_ps / 1000);
+  done = ns3::NanoSeconds(done_ps / 1000);
   return ns3::NanoSeconds(tx_ps / 1000);
 }
 
@@ -402,10 +405,10 @@ void EthLinkNetDevice::TransmitStart(ns3::Ptr<ns3::Packet> frame) {
   sniffer_(frame);
   promisc_sniffer_(frame);
   phy_tx_begin_(frame);
-  const ns3::Time now = ns3::Simulator::Now();
-  const ns3::Time tx = StartSerialization(frame->GetSize(), now);
+  ns3::Time done;
+  const ns3::Time tx = StartSerialization(frame->GetSize(), done);
   complete_pending_ = true;
-  ns3::Simulator::Schedule(busy_until_ - now, &EthLinkNetDevice::TransmitComplete, this);
+  ns3::Simulator::Schedule(done, &EthLinkNetDevice::TransmitComplete, this);
   channel_->TransmitStart(frame, this, tx);
 }
 

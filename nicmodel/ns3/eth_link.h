@@ -186,8 +186,9 @@ class EthLinkNetDevice : public ns3::NetDevice {
   void TransmitStart(ns3::Ptr<ns3::Packet> frame);
   void TransmitComplete();
   // Serialization of `frame_bytes` (incl. FCS) from now on, carrying the sub-nanosecond rest:
-  // sets busy_until_ and returns the time until the last bit is out.
-  ns3::Time StartSerialization(uint32_t frame_bytes, ns3::Time now);
+  // returns the time until the last bit is out and sets `done` to the time until the gap after
+  // it is over too.
+  ns3::Time StartSerialization(uint32_t frame_bytes, ns3::Time& done);
   // A frame sent as bytes schedules no TransmitComplete: once its time has passed, the wire is
   // idle as TransmitComplete would have left it with an empty queue.
   void SettleWire(ns3::Time now);
@@ -217,7 +218,7 @@ class EthLinkNetDevice : public ns3::NetDevice {
   uint64_t carry_ps_ = 0;          // sub-nanosecond rest of back-to-back serializations
   uint64_t gap_rate_bps_ = 0;      // the rate default_gap_ps_ is for
   uint64_t default_gap_ps_ = 0;    // 96 bit times at that rate
-  ns3::Time busy_until_;           // end of the current frame's serialization and gap
+  ns3::Time busy_until_;           // end of the serialization and gap of a frame sent as bytes
   bool complete_pending_ = false;  // a TransmitComplete event is scheduled
   bool every_frame_queued_ = false;
   EthFrameReceiver* frame_receiver_ = nullptr;
