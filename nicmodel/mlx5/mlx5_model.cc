@@ -163,6 +163,11 @@ NicTiming NicTiming::from(const shunt::Config& c) {
 
 Nanos Mlx5Model::xfer_time(size_t bytes, uint64_t bps) {
   if (bps == 0 || bytes == 0) return 0;
+  // 64-bit arithmetic while it cannot overflow (every frame and PCIe transfer), else 128-bit.
+  if (bytes < (size_t(1) << 30) && bps < (uint64_t(1) << 62)) {
+    const uint64_t bits64 = uint64_t(bytes) * 8 * uint64_t(shunt::kSecond);
+    return Nanos((bits64 + bps - 1) / bps);
+  }
   unsigned __int128 bits = (unsigned __int128)bytes * 8 * uint64_t(shunt::kSecond);
   return Nanos((bits + bps - 1) / bps);
 }
