@@ -244,6 +244,24 @@ BOOST_AUTO_TEST_CASE(incast_of_16_senders_completes_byte_exact_with_retransmits_
   }
 }
 
+// 16 x 1 MiB through a 200-frame switch queue: the receiver's connections together would hold
+// more out-of-order segments than its whole buffer pool (each may hold up to its receive
+// buffer). TCP refuses them while the pool is low, so a buffer is always left for the
+// retransmission that fills a hole: the incast completes instead of every connection waiting.
+BOOST_AUTO_TEST_CASE(an_incast_that_would_fill_the_buffer_pool_with_out_of_order_segments_completes) {
+  SimNetOptions o = opts("sim", 17);
+  o.queue = 200;
+  auto net = make(o);
+  BulkSpec s;
+  s.flows.clear();
+  for (size_t i = 1; i <= 16; ++i) s.flows.push_back(Flow{i, 0, 1u << 20});
+  BulkResult r = tcp_bulk(*net, s);
+  BOOST_TEST(r.ok(), r.error);
+  BOOST_TEST(r.bytes == 16u * (1u << 20));
+  for (const auto& f : r.flows) BOOST_TEST(f.mismatch == UINT64_MAX);
+  BOOST_TEST(net->counters(0).at("tcp.drop.ooo_pool_low") > 0u);
+}
+
 BOOST_AUTO_TEST_CASE(
     incast_of_16_senders_through_a_switch_queue_drops_retransmits_and_keeps_to_the_link_rate) {
   for (const char* nic : kNics) {

@@ -353,6 +353,16 @@ void receive_text(TcpSocket& s, TcpSegment& seg, uint32_t seq) {
         ++m.c.drop_ooo_limit;
         return;
       }
+      // Out-of-order segments stay until their hole fills, and the packet buffers are shared by
+      // every connection, the NIC's posted receive buffers and what is sent. With the pool low
+      // they are refused (not SACKed, so the sender sends them again): a pool full of them would
+      // leave no buffer for the retransmission that fills a hole, and every connection would
+      // wait forever (as Linux prunes its out-of-order queue under memory pressure).
+      const BufferPool& pool = m.stack.pool();
+      if (pool.available() < std::max<size_t>(pool.capacity() / 8, 64)) {
+        ++m.c.drop_ooo_pool_low;
+        return;
+      }
       PacketBuf** link = &s.ooo;
       while (*link && seq_lt(uint32_t((*link)->user), seq)) link = &(*link)->next;
       // Fully covered by one queued segment: a duplicate.

@@ -72,6 +72,7 @@ struct TcpCounters {
   Counter& drop_future_ack;
   Counter& drop_challenge_ack_limit;
   Counter& drop_ooo_limit;
+  Counter& drop_ooo_pool_low;
   Counter& drop_rcvbuf;
   Counter& drop_memory;
   Counter& drop_no_buffer;

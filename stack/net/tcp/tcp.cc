@@ -160,6 +160,7 @@ TcpCounters::TcpCounters(Counters& c)
       drop_future_ack(c.add("tcp.drop.future_ack")),
       drop_challenge_ack_limit(c.add("tcp.drop.challenge_ack_limit")),
       drop_ooo_limit(c.add("tcp.drop.ooo_limit")),
+      drop_ooo_pool_low(c.add("tcp.drop.ooo_pool_low")),
       drop_rcvbuf(c.add("tcp.drop.rcvbuf")),
       drop_memory(c.add("tcp.drop.memory")),
       drop_no_buffer(c.add("tcp.drop.no_buffer")),
