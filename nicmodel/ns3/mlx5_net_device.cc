@@ -131,7 +131,7 @@ void Mlx5NetDevice::Kick() {
   if (event_at_ != shunt::kNever) ns3::Simulator::Cancel(event_);
   const shunt::Nanos now = clock_.now();
   event_at_ = std::max(t, now);
-  event_ = ns3::Simulator::Schedule(ns3::NanoSeconds(event_at_ - now), &Mlx5NetDevice::RunModel, this);
+  event_ = ns3::Simulator::Schedule(clock_.Delay(event_at_ - now), &Mlx5NetDevice::RunModel, this);
 }
 
 void Mlx5NetDevice::RunModel() {

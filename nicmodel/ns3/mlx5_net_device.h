@@ -36,6 +36,8 @@ namespace nicmodel {
 class Ns3Clock final : public shunt::Clock {
  public:
   shunt::Nanos now() const override;
+  // `ns` nanoseconds as an ns-3 Time (a time step when steps are nanoseconds); after now().
+  ns3::Time Delay(shunt::Nanos ns) const { return ns_steps_ ? ns3::TimeStep(ns) : ns3::NanoSeconds(ns); }
 
  private:
   // The simulator this clock reads, taken on first use (where Simulator::Now() would make it),
