@@ -7,7 +7,9 @@ Real time (real sockperf/iperf3 processes under build/lib/libshunt.so):
   cable  two processes on the two ends of a shared-memory cable (simulated ConnectX NICs)
   afxdp  the client on AF_XDP on one end of a veth pair, the kernel on the other (root)
   tap    the client on a TAP interface, the kernel on the other side (root)
-rxe and mlx5 run through hil/ (issue 8) and are refused here.
+Hardware in the loop (scenarios/hil.py, hil/, docs/hardware.md):
+  rxe    sockperf/iperf3 under the library on soft-RoCE (rxe0) inside a qemu guest
+  mlx5   the same on the ConnectX hosts of an Ansible inventory
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import tempfile
 import time
 from typing import Any, Iterator
 
-from .scenario import (REAL_BACKENDS, VIRTUAL_BACKENDS, BackendUnavailable, ScenarioError,
-                       build_dir)
+from .scenario import (HIL_BACKENDS, REAL_BACKENDS, VIRTUAL_BACKENDS, BackendUnavailable,
+                       ScenarioError, build_dir)
 
 
 def context(backend: str, options: dict[str, Any]) -> Any:
@@ -31,7 +33,10 @@ def context(backend: str, options: dict[str, Any]) -> Any:
         return VirtualContext(backend, options)
     if backend in REAL_BACKENDS:
         return RealContext(backend, options)
-    raise BackendUnavailable(f"backend {backend} runs through hil/ (issue 8), not available here")
+    if backend in HIL_BACKENDS:
+        from . import hil  # noqa: PLC0415
+        return hil.context(backend, options)
+    raise BackendUnavailable(f"unknown backend {backend}")
 
 
 # ----- Virtual time

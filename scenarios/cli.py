@@ -59,8 +59,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'SCENARIO'.ljust(w0)}  {'BACKENDS'.ljust(w1)}  DESCRIPTION")
     for r in rows:
         print(f"{r[0].ljust(w0)}  {r[1].ljust(w1)}  {r[2]}")
-    print(f"\nbackends rxe and mlx5 run through hil/ (issue 8). `scenario info NAME` lists a "
-          f"scenario's parameters.")
+    print(f"\nbackends rxe (a soft-RoCE guest) and mlx5 (ConnectX hosts, --inventory) run the "
+          f"real-time scenarios through hil/. `scenario info NAME` lists a scenario's parameters.")
     return EXIT_OK
 
 
@@ -132,6 +132,9 @@ def run_matrix(name: str, backend: str, points: list[dict[str, Any]], repeat: in
                dask: str | None, options: dict[str, Any], quiet: bool = False
                ) -> tuple[list[Result], list[str]]:
     """Runs every point `repeat` times; (results in point order, error messages)."""
+    if backend in sc.HIL_BACKENDS:  # the whole matrix goes where the device is (hil.py)
+        from . import hil  # noqa: PLC0415
+        return hil.run_matrix(name, backend, points, repeat, options, quiet=quiet)
     tasks = [(i, pt) for i, pt in enumerate(points) for _ in range(repeat)]
     out: list[tuple[int, dict[str, Any]]] = []
     bar = _progress(len(tasks), f"{name} on {backend}", quiet)
@@ -193,6 +196,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.lib:
         options["lib"] = os.path.abspath(args.lib)
+    if args.inventory:
+        options["inventory"] = os.path.abspath(args.inventory)
     if args.backend not in sc.VIRTUAL_BACKENDS:
         # Fail early, once, when the backend cannot run here.
         from . import backends  # noqa: PLC0415
@@ -265,6 +270,8 @@ def parser() -> argparse.ArgumentParser:
                     "scheduler instead of local processes")
     rp.add_argument("--lib", metavar="LIBSHUNT", help="the preload library (real time; default "
                     "<build>/lib/libshunt.so)")
+    rp.add_argument("--inventory", metavar="FILE", help="mlx5: the Ansible inventory of "
+                    "ConnectX hosts (default SHUNT_HIL_INVENTORY; docs/hardware.md)")
     rp.add_argument("--json", action="store_true", help="print each Result as a JSON line "
                     "instead of the table")
     rp.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -13,6 +13,7 @@ from .scenario import Param, Scenario, ScenarioError, register
 
 SIM_NS3 = ("sim", "ns3")
 REAL = ("cable", "afxdp", "tap")
+HIL = ("rxe", "mlx5")  # run the real-time implementations where the device is (hil.py)
 
 # Parameters several scenarios share.
 SEED = Param("seed", int, 1, "seed of the stacks and the link (virtual time)", min=0,
@@ -98,7 +99,7 @@ register(Scenario(
             COUNT, SECONDS, RATE, DELAY, SEED, PROFILE),
     backends=SIM_NS3 + REAL,
     virtual=_pingpong_virtual(False), real=_pingpong_real(False), metrics=PINGPONG_METRICS,
-    backend_defaults={b: {"size": [64, 1024]} for b in REAL}))
+    backend_defaults={b: {"size": [64, 1024]} for b in REAL + HIL}))
 
 register(Scenario(
     name="tcp_pingpong",
@@ -160,7 +161,8 @@ register(Scenario(
     metrics=("goodput_bps", "received_bytes", "tcp_retransmits", "network_drops", "completion_ns"),
     backend_defaults={"cable": {"rtt_us": 0, "loss": 0.0},
                       "afxdp": {"rtt_us": [0, 1000], "loss": 0.0},
-                      "tap": {"rtt_us": [0, 1000], "loss": 0.0}}))
+                      "tap": {"rtt_us": [0, 1000], "loss": 0.0},
+                      **{b: {"rtt_us": 0, "loss": 0.0} for b in HIL}}))
 
 
 # ----- Incast: N senders to one receiver
@@ -240,7 +242,8 @@ register(Scenario(
     virtual=_churn_virtual, real=_churn_real,
     metrics=("connections_per_s", "opened", "closed", "connect_errors", "connect_p50_ns",
              "connect_p99_ns", "connect_max_ns", "duration_ns"),
-    backend_defaults={b: {"connections": 1000} for b in REAL}))
+    backend_defaults={**{b: {"connections": 1000} for b in REAL + HIL},
+                      "rxe": {"connections": 200}}))
 
 
 # ----- Multicast fan-out

@@ -23,6 +23,7 @@ mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmp /tmp
+hostname shunt-rxe-guest
 for m in virtio_pci virtio_net 9pnet_virtio 9p crc32-pclmul crc32_generic rdma_rxe rdma_ucm; do
   modprobe "$m" 2>/dev/null || case $m in crc32-pclmul|rdma_ucm) ;; *) say "modprobe $m failed" ;; esac
 done
