@@ -11,6 +11,7 @@
 #include "stack/driver/mlx5/verbs_binding.h"
 #include "stack/driver/tap/tap.h"
 #include "stack/driver/unixsock/unix_device.h"
+#include "stack/driver/verbs/verbs_device.h"
 
 namespace shunt {
 namespace {
@@ -191,12 +192,65 @@ OpenedDevice open_unix(const DeviceSpec& spec, Clock&, const Config&) {
   return out;
 }
 
+// Any rdma-core device through a UD QP, IP carried as IPoIB does (soft-RoCE; docs/hardware.md).
+OpenedDevice open_verbs(const DeviceSpec& spec, Clock&, const Config&) {
+  OpenedDevice out;
+  if (auto e = spec.check_options("port|gid|mtu|qkey|group|peers|rx|tx|allow_mlx5"); !e.empty()) {
+    out.error = e;
+    return out;
+  }
+  VerbsOptions o;
+  o.device = spec.name;
+  uint64_t v = o.port;
+  if (!spec.uint_option("port", 1, 255, v, out.error)) return out;
+  o.port = uint8_t(v);
+  v = 0;
+  if (spec.option("gid")) {
+    if (!spec.uint_option("gid", 0, 255, v, out.error)) return out;
+    o.gid_index = int(v);
+  }
+  v = o.mtu;
+  if (!spec.uint_option("mtu", 68, 4092, v, out.error)) return out;
+  o.mtu = uint32_t(v);
+  v = o.qkey;
+  if (!spec.uint_option("qkey", 1, 0x7fffffff, v, out.error)) return out;  // high bit: privileged Q_Keys
+  o.qkey = uint32_t(v);
+  if (auto g = spec.option("group")) {
+    auto a = Ipv4Addr::parse(*g);
+    if (!a || !a->is_multicast()) {
+      out.error = "group=" + *g + ": expected an IPv4 multicast address (224.0.0.0/4)";
+      return out;
+    }
+    o.group = *a;
+  }
+  v = o.peers;
+  if (!spec.uint_option("peers", 1, 65536, v, out.error)) return out;
+  o.peers = uint32_t(v);
+  v = o.rx_depth;
+  if (!spec.uint_option("rx", 16, 16384, v, out.error)) return out;
+  o.rx_depth = uint32_t(v);
+  v = o.tx_depth;
+  if (!spec.uint_option("tx", 16, 16384, v, out.error)) return out;
+  o.tx_depth = uint32_t(v);
+  v = 0;
+  if (!spec.uint_option("allow_mlx5", 0, 1, v, out.error)) return out;
+  o.allow_mlx5 = v == 1;
+  auto r = VerbsDevice::open(o);
+  if (!r.device) {
+    out.error = r.error;
+    return out;
+  }
+  out.device = std::move(r.device);
+  return out;
+}
+
 void register_builtin_kinds() {
   static std::once_flag once;
   std::call_once(once, [] {
     registry().emplace("afxdp", Kind{"afxdp:IFNAME[,queue=N][,mode=native|generic|auto][,mac=MAC][,frames=N]  any Linux interface through AF_XDP (libxdp; needs root or CAP_NET_ADMIN/NET_RAW/BPF; docs/afxdp.md)", open_afxdp});
     registry().emplace("mlx5", Kind{"mlx5:[DEVICE][,port=N][,mac=MAC][,ipv4=ADDR][,ipv6=ADDR][,mtu=N]  a ConnectX through rdma-core (raw-packet QP, flow steering; docs/hardware.md)", open_mlx5});
     registry().emplace("tap", Kind{"tap:IFNAME[,mac=MAC]  a Linux TAP interface (created if missing; needs CAP_NET_ADMIN)", open_tap});
+    registry().emplace("verbs", Kind{"verbs:[DEVICE][,port=N][,gid=INDEX][,mtu=N][,qkey=N][,group=MCAST][,peers=N][,rx=N][,tx=N][,allow_mlx5=1]  any rdma-core device (soft-RoCE rxe0) through a UD QP, IP carried as IPoIB does; a ConnectX takes mlx5: (docs/hardware.md)", open_verbs});
     registry().emplace("unix", Kind{"unix:path=SOCKET[,mac=MAC][,mtu=N]  a host port of `shunt netsim` (a SOCK_SEQPACKET socket; docs/netsim.md)", open_unix});
   });
 }
