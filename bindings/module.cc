@@ -396,6 +396,22 @@ PingPongSpec pingpong_spec(PyNetwork::Use& u, int64_t client, int64_t server, in
   return s;
 }
 
+// Network.udp_pingpong / tcp_pingpong: the arguments checked, the workload run without the GIL.
+auto pingpong_method(LatencyResult (*workload)(Net&, const PingPongSpec&), size_t min_payload) {
+  return [workload, min_payload](PyNetwork& n, int64_t client, int64_t server, int64_t payload, int64_t count,
+                                 int64_t warmup, bool ipv6, int64_t port, int64_t timeout_ns) {
+    PyNetwork::Use u(n);
+    const PingPongSpec spec =
+        pingpong_spec(u, client, server, payload, count, warmup, ipv6, port, timeout_ns, min_payload);
+    LatencyResult r;
+    {
+      py::gil_scoped_release nogil;
+      r = workload(u.net(), spec);
+    }
+    return PingPongResult(std::move(r));
+  };
+}
+
 SimNetOptions sim_options(int64_t hosts, const std::string& nic, int64_t rate_bps, int64_t delay_ns, int64_t mtu,
                           double loss, int64_t seed, const std::optional<ConfigObject>& config,
                           const std::optional<std::string>& pcap, int64_t queue) {
@@ -708,41 +724,17 @@ PYBIND11_MODULE(_shunt, m) {
       .def_property_readonly("closed", &PyNetwork::closed, "Whether close() was called.")
       .def("__enter__", [](py::object self) { return self; })
       .def("__exit__", [](PyNetwork& n, const py::args&) { n.close(); })
-      .def(
-          "udp_pingpong",
-          [](PyNetwork& n, int64_t client, int64_t server, int64_t payload, int64_t count, int64_t warmup, bool ipv6,
-             int64_t port, int64_t timeout_ns) {
-            PyNetwork::Use u(n);
-            auto spec = pingpong_spec(u, client, server, payload, count, warmup, ipv6, port, timeout_ns, 8);
-            LatencyResult r;
-            {
-              py::gil_scoped_release nogil;
-              r = udp_pingpong(u.net(), spec);
-            }
-            return PingPongResult(std::move(r));
-          },
-          py::arg("client") = 0, py::arg("server") = 1, py::arg("payload") = 64, py::arg("count") = 1000,
-          py::arg("warmup") = 10, py::arg("ipv6") = false, py::arg("port") = 7000, py::arg("timeout_ns") = 0,
-          "UDP ping-pong: the client sends `payload` bytes (>= 8) to the server, which echoes them; `count` "
-          "round trips are measured after `warmup`. A ping with no pong within timeout_ns (0: 10 ms) is lost. "
-          "GIL released while it runs.")
-      .def(
-          "tcp_pingpong",
-          [](PyNetwork& n, int64_t client, int64_t server, int64_t payload, int64_t count, int64_t warmup, bool ipv6,
-             int64_t port, int64_t timeout_ns) {
-            PyNetwork::Use u(n);
-            auto spec = pingpong_spec(u, client, server, payload, count, warmup, ipv6, port, timeout_ns, 1);
-            LatencyResult r;
-            {
-              py::gil_scoped_release nogil;
-              r = tcp_pingpong(u.net(), spec);
-            }
-            return PingPongResult(std::move(r));
-          },
-          py::arg("client") = 0, py::arg("server") = 1, py::arg("payload") = 64, py::arg("count") = 1000,
-          py::arg("warmup") = 10, py::arg("ipv6") = false, py::arg("port") = 7000, py::arg("timeout_ns") = 0,
-          "TCP ping-pong on one connection (TCP_NODELAY both sides): a request of `payload` bytes, a response of "
-          "the same size; `count` round trips measured after `warmup`. GIL released while it runs.")
+      .def("udp_pingpong", pingpong_method(&udp_pingpong, 8), py::arg("client") = 0, py::arg("server") = 1,
+           py::arg("payload") = 64, py::arg("count") = 1000, py::arg("warmup") = 10, py::arg("ipv6") = false,
+           py::arg("port") = 7000, py::arg("timeout_ns") = 0,
+           "UDP ping-pong: the client sends `payload` bytes (>= 8) to the server, which echoes them; `count` "
+           "round trips are measured after `warmup`. A ping with no pong within timeout_ns (0: 10 ms) is lost. "
+           "GIL released while it runs.")
+      .def("tcp_pingpong", pingpong_method(&tcp_pingpong, 1), py::arg("client") = 0, py::arg("server") = 1,
+           py::arg("payload") = 64, py::arg("count") = 1000, py::arg("warmup") = 10, py::arg("ipv6") = false,
+           py::arg("port") = 7000, py::arg("timeout_ns") = 0,
+           "TCP ping-pong on one connection (TCP_NODELAY both sides): a request of `payload` bytes, a response of "
+           "the same size; `count` round trips measured after `warmup`. GIL released while it runs.")
       .def(
           "tcp_bulk",
           [](PyNetwork& n, const py::iterable& flows, int64_t port, bool ipv6, int64_t chunk, int64_t sndbuf,
