@@ -6,26 +6,18 @@ when sockperf, iperf3 or the library is missing.
 (Named test_rt_cable_*.py: test_rt_scenarios.py would become CTest python.scenarios, the name of
 test_scenarios.py's test.)"""
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
+import realtime_support
 
-from shunt.scenarios import backends
 from shunt.scenarios import scenario as sc
 from shunt.scenarios.result import REAL
 
 
 def _missing():
-    for p in ("sockperf", "iperf3", "timeout"):
-        if shutil.which(p) is None:
-            return f"{p} is not installed"
-    try:
-        backends.find_library({})
-    except sc.BackendUnavailable as e:
-        return str(e)
-    return None
+    return realtime_support.missing(("sockperf", "iperf3", "timeout"))
 
 
 if _missing():  # the whole file needs them: CTest sees 77 as skipped

@@ -8,8 +8,8 @@ import shutil
 import sys
 
 import pytest
+import realtime_support
 
-from shunt.scenarios import backends
 from shunt.scenarios import scenario as sc
 from shunt.scenarios.result import REAL
 
@@ -19,14 +19,7 @@ def _missing():
         return "needs root (network namespaces)"
     if not os.path.exists("/dev/net/tun"):
         return "no /dev/net/tun"
-    for p in ("sockperf", "iperf3", "ip", "timeout"):
-        if shutil.which(p) is None:
-            return f"{p} is not installed"
-    try:
-        backends.find_library({})
-    except sc.BackendUnavailable as e:
-        return str(e)
-    return None
+    return realtime_support.missing(("sockperf", "iperf3", "ip", "timeout"))
 
 
 if _missing():  # the whole file needs them: CTest sees 77 as skipped
