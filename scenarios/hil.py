@@ -208,7 +208,9 @@ class RxeRig:
         (out / "scenario.sh").write_text(script)
         argv = ["bash", str(self.rig), "run", "--timeout", str(limit), "--out", str(out)]
         for k, v in os.environ.items():   # the caller's choice of devices and addresses
-            if k.startswith("SHUNT_HIL_") and k not in ("SHUNT_HIL_WORK", "SHUNT_HIL_TIMEOUT"):
+            if k.startswith("SHUNT_HIL_") and k not in ("SHUNT_HIL_WORK", "SHUNT_HIL_TIMEOUT",
+                                                        "SHUNT_HIL_INVENTORY",
+                                                        "SHUNT_HIL_ANSIBLE_ARGS"):
                 argv += ["--env", f"{k}={v}"]
         if quiet:
             argv.append("--quiet")
@@ -283,7 +285,8 @@ class Mlx5Hosts:
                     "-e", f"shunt_bundle={t / 'bundle.tar.gz'}",
                     "-e", f"shunt_job={t / 'job.json'}",
                     "-e", f"shunt_results={t / 'results'}",
-                    "-e", f"shunt_run_timeout={_limit_s(job['points'], job['repeat'])}"]
+                    "-e", f"shunt_run_timeout={_limit_s(job['points'], job['repeat'])}",
+                    *shlex.split(os.environ.get("SHUNT_HIL_ANSIBLE_ARGS", ""))]
             try:
                 cp = subprocess.run(argv, stdout=sys.stderr if not quiet else subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True, timeout=limit,
