@@ -36,7 +36,7 @@ if [ -x "$B/tests/verbs_pingpong" ]; then
   if timeout 120 "$B/tests/verbs_pingpong" verbs:rxe0 --udp 200 --tcp-bytes 1048576 --limit 100 > vpp.log 2>&1; then
     echo "$(grep 'verbs_pingpong:' vpp.log | tail -1) ($(took "$t"))"
   else
-    bad "verbs_pingpong"; tail -40 vpp.log
+    bad "verbs_pingpong"; tail -n 40 vpp.log
   fi
 else
   echo "### verbs_pingpong not built in $B: skipped"
@@ -45,10 +45,10 @@ fi
 # A server and a client under the library, each on rxe0 with its own address.
 S=10.9.0.1
 C=10.9.0.2
-under() {  # under SIDE CMD...: the side's environment
+under() {  # under SIDE CMD...: the side's environment (exec: the caller's pid is the program's)
   side=$1; shift
   if [ "$side" = server ]; then ip4=$S/24; else ip4=$C/24; fi
-  env LD_PRELOAD="$LIB" SHUNT_DEVICE=verbs:rxe0 SHUNT_IPV4=$ip4 SHUNT_DEBUG=1 "$@"
+  exec env LD_PRELOAD="$LIB" SHUNT_DEVICE=verbs:rxe0 SHUNT_IPV4=$ip4 SHUNT_DEBUG=1 "$@"
 }
 offloaded() {  # offloaded NAME: both sides' stderr say a socket was offloaded, none stayed
   for f in "$1-server.err" "$1-client.err"; do
@@ -64,38 +64,45 @@ wait_ready() {  # wait_ready FILE PATTERN
     i=$((i + 1)); [ $i -gt 300 ] && return 1; sleep 0.1
   done
 }
-pair() {  # pair NAME READY-PATTERN "SERVER CMD" "CLIENT CMD"
+stop() {  # stop PID: SIGINT (timeout passes it on), then SIGKILL; the address is free afterwards
+  kill -INT "$1" 2> /dev/null
+  i=0
+  while kill -0 "$1" 2> /dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "$1" 2> /dev/null
+  wait "$1" 2> /dev/null
+}
+pair() {  # pair NAME READY-PATTERN "SERVER CMD" "CLIENT CMD" CLIENT-OUTPUT-PATTERN
   name=$1
   t=$(cut -d' ' -f1 /proc/uptime)
   step "$name"
   under server timeout 90 $3 > "$name-server.out" 2> "$name-server.err" &
   sp=$!
   if ! wait_ready "$name-server.out" "$2"; then
-    bad "$name: the server was not ready in 30 s"; cat "$name-server.out" "$name-server.err" | tail -20
-    kill $sp 2> /dev/null; wait $sp 2> /dev/null; return
+    bad "$name: the server was not ready in 30 s"; cat "$name-server.out" "$name-server.err" | tail -n 20
+    stop $sp; return
   fi
-  if under client timeout 90 $4 > "$name-client.out" 2> "$name-client.err"; then
+  if (under client timeout 90 $4 > "$name-client.out" 2> "$name-client.err") && grep -q "$5" "$name-client.out"; then
     echo "ok ($(took "$t"))"
   else
-    bad "$name: the client failed"; tail -20 "$name-client.out" "$name-client.err"
+    bad "$name: the client failed"; cat "$name-client.out" "$name-client.err" | tail -n 20
   fi
-  kill -INT $sp 2> /dev/null; sleep 0.5; kill $sp 2> /dev/null; wait $sp 2> /dev/null
+  stop $sp
   offloaded "$name"
 }
 if command -v sockperf > /dev/null; then
   pair sockperf-udp "to block on socket" "sockperf sr -i $S -p 11410" \
-    "sockperf pp -i $S -p 11410 -m 64 -t 2"
+    "sockperf pp -i $S -p 11410 -m 64 -t 2" "Summary: Latency"
   grep -E 'Summary: Latency|dropped messages' sockperf-udp-client.out
   grep -q 'dropped messages = 0;' sockperf-udp-client.out || bad "sockperf UDP lost messages"
   pair sockperf-tcp "to block on socket" "sockperf sr --tcp -i $S -p 11411" \
-    "sockperf pp --tcp -i $S -p 11411 -m 64 -t 2"
+    "sockperf pp --tcp -i $S -p 11411 -m 64 -t 2" "Summary: Latency"
   grep -E 'Summary: Latency' sockperf-tcp-client.out
 else
   bad "sockperf is not installed on the host"
 fi
 if command -v iperf3 > /dev/null; then
   pair iperf3 "Server listening" "iperf3 -s -1 -B $S -p 5201 --forceflush" \
-    "iperf3 -c $S -p 5201 -t 2"
+    "iperf3 -c $S -p 5201 -t 2" "receiver"
   grep -E 'sender|receiver' iperf3-client.out
   grep -q receiver iperf3-client.out || bad "iperf3 reported no transfer"
 else
