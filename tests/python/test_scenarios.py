@@ -186,8 +186,9 @@ def test_cli_reports_bad_parameters_and_backends_in_one_line():
                 "--no-store")
     assert r.returncode == 2
     assert "parameter size: 'huge' is not an integer" in r.stderr
-    r = run_cli("scenario", "run", "udp_pingpong", "--backend", "rxe", "--no-store")
-    assert r.returncode == 1 and "through hil/ (issue 8), not available here" in r.stderr
+    r = run_cli("scenario", "run", "udp_pingpong", "--backend", "mlx5", "--no-store",
+                env_extra={"SHUNT_HIL_INVENTORY": ""})
+    assert r.returncode == 1 and "--inventory FILE or SHUNT_HIL_INVENTORY" in r.stderr
     r = run_cli("scenario", "run", "nope", "--backend", "sim", "--no-store")
     assert r.returncode == 2 and "no scenario named 'nope'" in r.stderr
 
