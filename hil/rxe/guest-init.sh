@@ -34,10 +34,27 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro,cache=loose ho
   say "cannot mount the host's / (9p tag hostroot)"; finish 101
 fi
 for d in proc sys dev dev/pts; do mount --bind "/$d" "/host/$d"; done
-for d in tmp run dev/shm var/tmp; do mount -t tmpfs tmp "/host/$d" 2>/dev/null; done
+# Writable tmpfs covers the host's temporary folders; each is first bound at /hostro/<folder>, so
+# the folders the run needs from under them (shunt_keep: the project's tree, a build under /tmp)
+# can be bound back.
+for d in tmp run dev/shm var/tmp; do
+  mkdir -p "/hostro/$d" && mount --bind "/host/$d" "/hostro/$d" 2>/dev/null
+  mount -t tmpfs tmp "/host/$d" 2>/dev/null
+done
+under_tmp() {
+  case $1 in /tmp/*|/run/*|/dev/shm/*|/var/tmp/*) return 0 ;; *) return 1 ;; esac
+}
+old_ifs=$IFS; IFS=:
+for k in $shunt_keep; do
+  if [ -n "$k" ] && under_tmp "$k" && [ -d "/hostro$k" ]; then
+    mkdir -p "/host$k" && mount --bind "/hostro$k" "/host$k" || say "cannot show $k to the run"
+  fi
+done
+IFS=$old_ifs
 if [ -z "$shunt_out" ] || ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /out; then
   say "cannot mount the run's output folder (9p tag out)"; finish 102
 fi
+mkdir -p "/host$shunt_out" 2>/dev/null  # in the tmpfs when the folder is under /tmp
 mount --bind /out "/host$shunt_out" || { say "cannot bind the output folder at $shunt_out"; finish 103; }
 
 # rxe0 on eth0 (the restrict=on slirp NIC: nothing leaves qemu; rxe loops its own traffic).

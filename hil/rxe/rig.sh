@@ -179,6 +179,14 @@ run() {
     [[ $kv == *=* ]] || die "run: --env $kv: expected NAME=VALUE"
     printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}" >> "$out/env"
   done
+  # Host folders the guest must see through its writable tmpfs over /tmp, /run, /var/tmp and
+  # /dev/shm: the project's tree and every --env value naming a folder (a build under /tmp).
+  local keep kdir
+  keep=$(cd "$here/../.." && pwd -P)
+  for kv in "${envs[@]+"${envs[@]}"}"; do
+    kdir=${kv#*=}
+    if [[ $kdir == /* && -d $kdir && $kdir != *[[:space:]:]* ]]; then keep+=":$(cd "$kdir" && pwd -P)"; fi
+  done
   local t0 qpid tpid=""
   t0=$(now)
   # qemu's own bound is the caller's; the guest stops the script 20 s before it.
@@ -186,7 +194,7 @@ run() {
   timeout -k 5 "$timeout" qemu-system-x86_64 $(accel_args) -smp "$smp" -m "$mem" \
     -nodefaults -display none -no-reboot -monitor none -serial "file:$out/console.log" \
     -kernel "$IMAGE/vmlinuz" -initrd "$IMAGE/initramfs.cpio.gz" \
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 shunt_out=$out shunt_timeout=$((timeout - 20))" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 shunt_out=$out shunt_keep=$keep shunt_timeout=$((timeout - 20))" \
     -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,romfile=,mac=52:54:00:12:34:56 \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap,id=hostroot \
     -virtfs "local,path=$out,mount_tag=out,security_model=none,id=out" \
