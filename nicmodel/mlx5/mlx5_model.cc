@@ -45,9 +45,10 @@
 //   if cqe_cnt CQEs are outstanding the CQE is dropped, nic.cq.overflow counts, and the CQ and
 //   the queue completing to it go to error. Frames already scheduled still go out.
 // - Completion events: per CQ, after cq_mod_count CQEs or cq_mod_period after the first
-//   unreported one (cq_max_count / cq_period of the CQ context); the CQ counts as always armed.
-//   Each event calls the completion handler and adds 1 to wait_fd(), an eventfd the user reads
-//   to drain (EFD_NONBLOCK).
+//   unreported one (cq_max_count / cq_period of the CQ context). Each event calls the
+//   completion handler; the first event after arm_wait() (the CQ arm doorbell's role) also adds
+//   1 to wait_fd(), an eventfd that ack_wait() drains (EFD_NONBLOCK), so a busy-polled NIC
+//   makes no system call per event.
 // - recover(): the SQ and RQ restart at 0 with every posted WQE and every pending event of the
 //   old incarnation dropped (the event heap is cleared). The CQs continue, as the binding
 //   contract says and as on hardware, where a QP reset leaves its CQs alone: producer index,
@@ -815,11 +816,17 @@ void Mlx5Model::fire_event(Cq& cq) {
   cq.timer_armed = false;
   ++cq.mod_epoch;
   ++events_;
-  if (event_fd_ >= 0) {
+  if (event_fd_ >= 0 && wait_armed_.load(std::memory_order_acquire) &&
+      wait_armed_.exchange(false, std::memory_order_acq_rel)) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t r = ::write(event_fd_, &one, sizeof(one));
   }
   if (completion_handler_) completion_handler_();
+}
+
+void Mlx5Model::ack_wait() {
+  uint64_t v;
+  if (event_fd_ >= 0) [[maybe_unused]] ssize_t r = ::read(event_fd_, &v, sizeof(v));
 }
 
 void Mlx5Model::init_cq(Cq& cq) {

@@ -14,6 +14,7 @@
 // service() does it. Behaviour choices and their hardware reasons are in mlx5_model.cc.
 #pragma once
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -91,6 +92,8 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
   bool recover() override;
   Nanos service(Nanos now) override;
   int wait_fd() const override { return event_fd_; }
+  void arm_wait() override { wait_armed_.store(true, std::memory_order_release); }
+  void ack_wait() override;
 
   // WireReceiver
   void on_wire_frame(std::span<const uint8_t> frame, Nanos at) override;
@@ -233,6 +236,9 @@ class Mlx5Model final : public shunt::Mlx5Binding, public WireReceiver {
   std::function<void(const PacketTimeline&)> timeline_sink_;
   std::function<void()> completion_handler_;
   int event_fd_ = -1;
+  // Whether the next completion event writes event_fd_ (a sleeper armed it; cleared by the
+  // write): a busy-polled NIC makes no system call per event.
+  std::atomic<bool> wait_armed_{false};
 
   shunt::Counter& tx_frames_;
   shunt::Counter& tx_bytes_;

@@ -37,6 +37,13 @@ class Device {
   virtual size_t tx_burst(PacketPtr* frames, size_t n) = 0;
   // A file descriptor that becomes readable when frames may be waiting, or -1 (busy-poll only).
   virtual int wait_fd() const { return -1; }
+  // The owner is about to sleep on wait_fd() (it polls once more first): the next completion
+  // must make the fd readable. Devices whose fd is readable while frames wait (TAP, AF_XDP)
+  // need nothing; a NIC arms its completion event, which fires once per arming.
+  virtual void arm_wait() {}
+  // The owner woke on wait_fd(): clears what made it readable (an event counter), so it does
+  // not stay readable.
+  virtual void ack_wait() {}
   // Work the device needs from the host CPU, done at the start of every Stack::poll(): a
   // simulated NIC in real time runs its due events here. Returns the device's next deadline.
   virtual Nanos service(Nanos /*now*/) { return kNever; }

@@ -97,6 +97,10 @@ class Mlx5Binding {
 
   // A file descriptor that becomes readable when completions may be waiting, or -1.
   virtual int wait_fd() const { return -1; }
+  // Device::arm_wait / ack_wait: arm the completion event (it fires once per arming), and
+  // clear the fd after a wake-up.
+  virtual void arm_wait() {}
+  virtual void ack_wait() {}
 };
 
 }  // namespace shunt

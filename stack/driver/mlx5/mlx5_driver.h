@@ -67,6 +67,8 @@ class Mlx5Driver final : public Device {
   size_t rx_burst(PacketPtr* out, size_t max) override;
   size_t tx_burst(PacketPtr* frames, size_t n) override;
   int wait_fd() const override { return binding_.wait_fd(); }
+  void arm_wait() override { binding_.arm_wait(); }
+  void ack_wait() override { binding_.ack_wait(); }
   Nanos service(Nanos now) override { return binding_.service(now); }
 
   // "mlx5.*" counters.
