@@ -537,6 +537,7 @@ int epoll_wait_mux(int epfd, epoll_event* out, int max, Nanos timeout, const sig
     // Sleep in the kernel: the registry's eventfd wakes the real epoll_wait when an offloaded
     // member becomes ready; kernel members report themselves.
     const Nanos until = sleep_until(*rt, now, deadline);
+    rt->about_to_sleep();
     int k = SHUNT_REAL(epoll_pwait)(epfd, out, max, ceil_ms(until == kNever ? kNever : until - now),
                                     mask);
     if (k < 0) return -1;  // EINTR: the caller's mask let a signal in
@@ -585,6 +586,7 @@ int wait_loop(Runtime& rt, Nanos timeout, const sigset_t* mask, Round round, Sle
     if (wfd < 0) until = std::min(until, add_clamped(now, kMilli));
     timespec ts;
     if (until != kNever) ts = to_timespec(std::max<Nanos>(0, until - now));
+    rt.about_to_sleep();
     const int k = SHUNT_REAL(ppoll)(fds.data(), fds.size(), until == kNever ? nullptr : &ts, mask);
     if (k < 0) return -1;  // EINTR: the caller's mask let a signal in
   }

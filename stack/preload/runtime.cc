@@ -89,6 +89,7 @@ struct Runtime::Parts {
   uint64_t polls = 63;  // the first poll publishes
   pid_t owner = 0;
   int wait_fd = -1;
+  Device* wait_dev = nullptr;  // the device behind wait_fd (arm_wait / ack_wait)
 };
 
 thread_local bool StackMutex::held_ = false;
@@ -180,6 +181,7 @@ bool Runtime::start(std::string& error) {
     dev = p->pcap_dev.get();
   }
   p->wait_fd = dev->wait_fd();
+  p->wait_dev = p->dev.device.get();
   p->stack = std::make_unique<Stack>(*dev, p->clock, config_);
   if (has4) p->stack->add_address(v4, p4);
   if (has6) p->stack->add_address(v6, p6);
@@ -249,6 +251,7 @@ bool Runtime::unbind_fd(int fd) {
 }
 
 Nanos Runtime::progress_locked() {
+  polls_.store(polls_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // under mu_
   Nanos next = stack_->poll();
   // Statistics every 100 ms. Busy-polling threads poll millions of times a second, so the clock
   // is read for this once every 64 polls, not on each.
@@ -283,7 +286,8 @@ void Runtime::remove_wake_fd(int efd) {
 }
 
 void Runtime::wait_activity(uint32_t seen, Nanos deadline) {
-  sleepers_.fetch_add(1, std::memory_order_acq_rel);
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  about_to_sleep();
   timespec ts;
   const timespec* tp = nullptr;
   if (deadline != kNever) {
@@ -301,6 +305,14 @@ void Runtime::wait_activity(uint32_t seen, Nanos deadline) {
 }
 
 void Runtime::begin_call() { tl_new_call = true; }
+
+void Runtime::about_to_sleep() {
+  // Nobody may poll while this thread sleeps: the progress thread resumes its cadence now.
+  if (progress_backing_off_.load(std::memory_order_seq_cst)) {
+    progress_kick_.fetch_add(1, std::memory_order_seq_cst);
+    futex(&progress_kick_, FUTEX_WAKE_PRIVATE, 1, nullptr);
+  }
+}
 
 bool Runtime::wait_locked(Nanos deadline) {
   const Nanos t = now();
@@ -346,11 +358,40 @@ void Runtime::progress_thread_main() {
     }
   }
   const int wfd = parts_->wait_fd;
+  Device* const wdev = parts_->wait_dev;
+  // Sleeps of a millisecond or more wait on the device's fd; shorter ones are plain sleeps.
+  const bool sleeps_on_fd = wfd >= 0 && wdev && progress_ns_ >= kMilli;
+  // While the program's threads poll the stack themselves, the progress thread has nothing to
+  // do: it stays off the lock and sleeps longer each time (up to 64 intervals, at most 10 ms), so
+  // that it does not preempt a busy-polling thread on its core ten thousand times a second. A
+  // thread that goes to sleep (wait_activity) kicks it back to its interval at once.
+  uint64_t polls_after_mine = ~uint64_t(0);
+  Nanos backoff = progress_ns_;
+  const Nanos max_backoff = std::max(progress_ns_, std::min<Nanos>(64 * progress_ns_, 10 * kMilli));
   for (;;) {
     if (forked_child_) return;
+    const uint64_t polls = polls_.load(std::memory_order_relaxed);
+    if (polls != polls_after_mine && polls_after_mine != ~uint64_t(0) && !sleeps_on_fd &&
+        sleepers_.load(std::memory_order_acquire) == 0) {
+      polls_after_mine = polls;
+      backoff = std::min(backoff * 2, max_backoff);
+      // seq_cst, with the sleeper's side: either it sees the flag and kicks, or this sees it.
+      progress_backing_off_.store(true, std::memory_order_seq_cst);
+      const uint32_t kick = progress_kick_.load(std::memory_order_seq_cst);
+      if (sleepers_.load(std::memory_order_seq_cst) == 0) {
+        timespec ts{time_t(backoff / 1'000'000'000), long(backoff % 1'000'000'000)};
+        futex(&progress_kick_, FUTEX_WAIT_PRIVATE, kick, &ts);
+      }
+      progress_backing_off_.store(false, std::memory_order_release);
+      continue;
+    }
+    backoff = progress_ns_;
     Nanos next = kNever;
     if (mu_.try_lock()) {
+      // Armed before this last poll, so a completion after it makes the fd readable.
+      if (sleeps_on_fd) wdev->arm_wait();
       next = progress_locked();
+      polls_after_mine = polls_.load(std::memory_order_relaxed);
       mu_.unlock();
     }
     Nanos sleep = progress_ns_;
@@ -361,7 +402,7 @@ void Runtime::progress_thread_main() {
       pollfd pfd{wfd, POLLIN, 0};
       const int ms = int(std::max<Nanos>(sleep / kMilli, 0));
       if (ms > 0) {
-        SHUNT_REAL(poll)(&pfd, 1, ms);
+        if (SHUNT_REAL(poll)(&pfd, 1, ms) > 0 && wdev) wdev->ack_wait();
         continue;
       }
     }
@@ -395,15 +436,36 @@ void Runtime::flush_at_exit_locked() {
     if (unbind_fd(fd)) api_->close(h);
   }
   Tcp& tcp = stack_->tcp();
-  const Nanos end = now() + Nanos(config_.exit_linger_ms) * kMilli;
+  const Nanos start = now();
+  const Nanos end = start + Nanos(config_.exit_linger_ms) * kMilli;
+  // A connection this side closed first waits a little in FIN-WAIT-2 for the peer's FIN, so that
+  // it is acknowledged: the kernel would do it after the process is gone, and a peer whose FIN
+  // nobody acknowledges keeps retransmitting it (and a peer under this library lingers at exit).
+  const Nanos fin_wait2_end = start + std::min<Nanos>(Nanos(config_.exit_linger_ms) * kMilli, 500 * kMilli);
   auto busy = [&] {
-    return tcp.count_in_state(TcpState::kFinWait1) + tcp.count_in_state(TcpState::kClosing) +
-               tcp.count_in_state(TcpState::kLastAck) + tcp.count_in_state(TcpState::kSynSent) >
-           0;
+    if (tcp.count_in_state(TcpState::kFinWait1) + tcp.count_in_state(TcpState::kClosing) +
+            tcp.count_in_state(TcpState::kLastAck) + tcp.count_in_state(TcpState::kSynSent) > 0) {
+      return true;
+    }
+    return tcp.count_in_state(TcpState::kFinWait2) > 0 && now() < fin_wait2_end;
   };
+  // A peer that has sent nothing for a second is gone (a process under this library that has
+  // exited, a host that went down): retransmitting to it until the linger ends would only hold
+  // up this exit.
+  const Counters& counters = stack_->counters();
+  uint64_t rx = counters.get("tcp.rx_segments");
+  Nanos last_rx = start;
   while (busy() && now() < end) {
     progress_locked();
     if (!busy()) break;
+    const uint64_t r = counters.get("tcp.rx_segments");
+    const Nanos t = now();
+    if (r != rx) {
+      rx = r;
+      last_rx = t;
+    } else if (t - last_rx >= kSecond) {
+      break;
+    }
     timespec ts{0, 20'000};
     nanosleep(&ts, nullptr);
   }

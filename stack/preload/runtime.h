@@ -109,6 +109,9 @@ class Runtime {
   bool wait_locked(Nanos deadline);
   // Marks the start of a new blocking call on this thread (resets the spin budget).
   static void begin_call();
+  // A thread is about to sleep in the kernel (futex, poll, epoll) instead of polling: brings the
+  // progress thread back from the long sleeps it takes while threads busy-poll.
+  void about_to_sleep();
 
   // fork(): the child has no device (the parent keeps it); from then on every inherited
   // offloaded fd answers as docs/preload.md says and new sockets go to the kernel.
@@ -140,6 +143,12 @@ class Runtime {
   ReadinessListener listener_ = nullptr;
   std::atomic<uint32_t> activity_{0};
   std::atomic<int> sleepers_{0};
+  // Polls of the stack by any thread (the progress thread stands back while others poll).
+  std::atomic<uint64_t> polls_{0};
+  // The progress thread's futex word: a thread that goes to sleep bumps it to bring the
+  // progress thread back from a long back-off; `progress_backing_off_` says whether it is in one.
+  std::atomic<uint32_t> progress_kick_{0};
+  std::atomic<bool> progress_backing_off_{false};
   bool forked_child_ = false;
   int max_fd_ = -1;
 };
