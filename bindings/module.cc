@@ -18,8 +18,8 @@
 #include <tuple>
 #include <vector>
 
-#include "bindings/net.h"
-#include "bindings/ns3_net.h"
+#include "nicmodel/net.h"
+#include "nicmodel/ns3/ns3_net.h"
 #include "bindings/sim_net.h"
 #include "bindings/workloads.h"
 #include "stack/core/config.h"
@@ -27,6 +27,10 @@
 namespace py = pybind11;
 using namespace shunt;
 using namespace shunt::bindings;
+using nicmodel::make_ns3_net;
+using nicmodel::Ns3LinkOptions;
+using nicmodel::Ns3Net;
+using nicmodel::Ns3NetOptions;
 
 namespace {
 

@@ -6,10 +6,12 @@
 #include <memory>
 #include <string>
 
-#include "bindings/net.h"
+#include "nicmodel/net.h"
 #include "stack/core/config.h"
 
 namespace shunt::bindings {
+
+using nicmodel::Net;
 
 struct SimNetOptions {
   size_t hosts = 2;

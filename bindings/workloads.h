@@ -1,4 +1,4 @@
-// Workloads the scenarios run on any Net (net.h), in virtual time: ping-pong latency (UDP and
+// Workloads the scenarios run on any Net (nicmodel/net.h), in virtual time: ping-pong latency (UDP and
 // TCP), TCP bulk flows (one flow, or many to one receiver: incast), connection churn, and UDP
 // multicast fan-out. Each runs on non-blocking sockets of the hosts' SocketApi, checks what it
 // receives (TCP streams carry tcp_bulk_pattern bytes and are compared byte for byte), and
@@ -9,10 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "bindings/net.h"
+#include "nicmodel/net.h"
 #include "stack/core/clock.h"
 
 namespace shunt::bindings {
+
+using nicmodel::Net;
 
 struct PingPongSpec {
   size_t client = 0, server = 1;  // host indexes

@@ -11,13 +11,16 @@
 #include <cstdio>
 #include <string>
 
-#include "bindings/ns3_net.h"
+#include "nicmodel/ns3/ns3_net.h"
 #include "bindings/sim_net.h"
 #include "bindings/workloads.h"
 #include "stack/socket/socket_api.h"
 
 using namespace shunt;
 using namespace shunt::bindings;
+using nicmodel::make_ns3_net;
+using nicmodel::Ns3Net;
+using nicmodel::Ns3NetOptions;
 
 namespace {
 
@@ -548,7 +551,7 @@ BOOST_AUTO_TEST_CASE(the_same_seed_gives_the_same_samples) {
 
 BOOST_AUTO_TEST_SUITE_END()
 
-// The same workloads, unchanged, on ns-3 topologies (bindings/ns3_net.h).
+// The same workloads, unchanged, on ns-3 topologies (nicmodel/ns3/ns3_net.h).
 
 BOOST_AUTO_TEST_SUITE(python_workloads_ns3)
 

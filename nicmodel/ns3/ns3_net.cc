@@ -4,7 +4,7 @@
 // network is built, that calls the pump of the run() in progress (if any) after each of its
 // polls and stops the simulator once the pump says done. ShuntHost has no way to remove a task,
 // so the tasks stay and look at a shared state instead.
-#include "bindings/ns3_net.h"
+#include "nicmodel/ns3/ns3_net.h"
 
 #include <atomic>
 #include <cmath>
@@ -21,7 +21,9 @@
 #include "stack/driver/mlx5/mlx5_driver.h"
 #include "stack/net/stack.h"
 
-namespace shunt::bindings {
+namespace nicmodel {
+
+using namespace shunt;  // the stack's types throughout
 
 namespace {
 
@@ -38,13 +40,13 @@ std::string check_link(const char* what, const Ns3LinkOptions& l) {
   return "";
 }
 
-nicmodel::LinkSpec to_link(const Ns3LinkOptions& l) {
-  nicmodel::LinkSpec s;
+LinkSpec to_link(const Ns3LinkOptions& l) {
+  LinkSpec s;
   s.rate_bps = l.rate_bps;
   s.delay = l.delay;
   s.mtu = l.mtu;
   s.queue_packets = l.queue_packets;
-  if (l.loss > 0) s.error = nicmodel::ErrorSpec::Rate(l.loss);
+  if (l.loss > 0) s.error = ErrorSpec::Rate(l.loss);
   return s;
 }
 
@@ -59,29 +61,28 @@ class Ns3NetImpl final : public Ns3Net {
   }
 
   void build(const Ns3NetOptions& o) {
-    using nicmodel::HostKind;
-    nicmodel::TopologyOptions to;
+    TopologyOptions to;
     to.ns3_seed = o.ns3_seed;
     to.ns3_run = o.ns3_run;
     to.config = o.config;
     switch (o.shape) {
       case Ns3NetOptions::Shape::kTwoHosts:
-        topo_ = nicmodel::Topology::TwoHosts(
+        topo_ = Topology::TwoHosts(
             HostKind::kShunt, HostKind::kShunt, to_link(o.link), to,
-            o.medium == "csma" ? nicmodel::Medium::kCsma : nicmodel::Medium::kEthLink);
+            o.medium == "csma" ? Medium::kCsma : Medium::kEthLink);
         break;
       case Ns3NetOptions::Shape::kDumbbell: {
-        nicmodel::QueueDiscSpec q;
-        q.kind = o.queue_disc == "red"     ? nicmodel::QueueDiscSpec::Kind::kRed
-                 : o.queue_disc == "codel" ? nicmodel::QueueDiscSpec::Kind::kCoDel
-                                           : nicmodel::QueueDiscSpec::Kind::kDropTail;
+        QueueDiscSpec q;
+        q.kind = o.queue_disc == "red"     ? QueueDiscSpec::Kind::kRed
+                 : o.queue_disc == "codel" ? QueueDiscSpec::Kind::kCoDel
+                                           : QueueDiscSpec::Kind::kDropTail;
         q.max_packets = o.queue_disc_packets;
-        topo_ = nicmodel::Topology::Dumbbell(o.left, o.right, {HostKind::kShunt}, to_link(o.link),
+        topo_ = Topology::Dumbbell(o.left, o.right, {HostKind::kShunt}, to_link(o.link),
                                              to_link(o.bottleneck), q, to);
         break;
       }
       case Ns3NetOptions::Shape::kStar:
-        topo_ = nicmodel::Topology::Star(o.hosts, {HostKind::kShunt}, to_link(o.link), to);
+        topo_ = Topology::Star(o.hosts, {HostKind::kShunt}, to_link(o.link), to);
         break;
     }
     if (!o.pcap.empty()) topo_->EnablePcap(o.pcap);
@@ -89,7 +90,7 @@ class Ns3NetImpl final : public Ns3Net {
     wake_at_.assign(topo_->size(), kNever);
     for (size_t i = 0; i < topo_->size(); ++i) {
       if (!is_shunt(i)) continue;
-      topo_->shunt(i).AddTask([this, st = pump_](nicmodel::ShuntHost&) {
+      topo_->shunt(i).AddTask([this, st = pump_](ShuntHost&) {
         if (st->pump && !st->done) {
           call_pump(*st);
           after_pump();
@@ -101,7 +102,7 @@ class Ns3NetImpl final : public Ns3Net {
 
   size_t size() const override { return topo_->size(); }
   bool is_shunt(size_t host) const override {
-    return host < topo_->size() && topo_->host(host).kind == nicmodel::HostKind::kShunt;
+    return host < topo_->size() && topo_->host(host).kind == HostKind::kShunt;
   }
   SocketApi& api(size_t host) override { return shunt_host(host).api(); }
   Stack& stack(size_t host) override { return shunt_host(host).stack(); }
@@ -110,7 +111,7 @@ class Ns3NetImpl final : public Ns3Net {
     return topo_->host(host).addr(ipv6);
   }
 
-  Nanos now() const override { return nicmodel::Topology::Now(); }
+  Nanos now() const override { return Topology::Now(); }
 
   bool run(const std::function<bool()>& pump, Nanos timeout) override {
     PumpState& st = *pump_;
@@ -136,7 +137,7 @@ class Ns3NetImpl final : public Ns3Net {
     }
   }
 
-  std::vector<nicmodel::PacketTimeline> timelines(size_t host) override {
+  std::vector<PacketTimeline> timelines(size_t host) override {
     return shunt_host(host).nic()->model().timelines();
   }
 
@@ -156,7 +157,7 @@ class Ns3NetImpl final : public Ns3Net {
     auto& nodes = topo_->nodes();
     for (uint32_t i = 0; i < nodes.GetN(); ++i) {
       auto node = nodes.Get(i);
-      for (uint32_t d = 0; d < node->GetNDevices(); ++d) n += nicmodel::Topology::TxQueueDrops(node->GetDevice(d));
+      for (uint32_t d = 0; d < node->GetNDevices(); ++d) n += Topology::TxQueueDrops(node->GetDevice(d));
     }
     for (bool left : {true, false}) {
       if (auto disc = topo_->bottleneck_queue_disc(left)) n += disc->GetStats().nTotalDroppedPackets;
@@ -216,13 +217,13 @@ class Ns3NetImpl final : public Ns3Net {
       throw std::out_of_range("host " + std::to_string(host) + " does not exist (the network has " +
                               std::to_string(topo_->size()) + ")");
   }
-  nicmodel::ShuntHost& shunt_host(size_t host) const {
+  ShuntHost& shunt_host(size_t host) const {
     check_host(host);
     if (!is_shunt(host)) throw std::out_of_range("host " + std::to_string(host) + " is not a Shunt host");
     return topo_->shunt(host);
   }
 
-  std::unique_ptr<nicmodel::Topology> topo_;
+  std::unique_ptr<Topology> topo_;
   std::shared_ptr<PumpState> pump_;
   std::vector<Nanos> wake_at_;  // per host: the wake-up we scheduled (kNever: none)
 };
@@ -263,4 +264,4 @@ std::unique_ptr<Ns3Net> make_ns3_net(const Ns3NetOptions& o, std::string& error)
   return net;
 }
 
-}  // namespace shunt::bindings
+}  // namespace nicmodel

@@ -1,6 +1,6 @@
-// Net over an ns-3 topology (nicmodel/ns3/topology.h): two hosts back to back, a dumbbell, or a
+// Net (nicmodel/net.h) over an ns-3 topology (topology.h): two hosts back to back, a dumbbell, or a
 // star of Shunt hosts, each a ShuntHost application behind a Mlx5NetDevice. No ns-3 header here:
-// the Python module includes this file and stays free of ns-3's.
+// the Python module (bindings/) includes this file and stays free of ns-3's.
 //
 // ns-3 has one simulator per process, so one Ns3Net may exist at a time: make_ns3_net refuses a
 // second while the first lives. The simulation is deterministic for the options (ns-3 seed and
@@ -11,14 +11,14 @@
 #include <string>
 #include <vector>
 
-#include "bindings/net.h"
+#include "nicmodel/net.h"
 #include "stack/core/config.h"
 
-namespace shunt::bindings {
+namespace nicmodel {
 
 struct Ns3LinkOptions {
   uint64_t rate_bps = 10'000'000'000ull;
-  Nanos delay = 1'000;             // one way
+  shunt::Nanos delay = 1'000;             // one way
   uint32_t mtu = 1500;             // IP MTU of both ends, 576 .. 9000 (the NIC's range)
   uint32_t queue_packets = 1'000;  // each device's transmit queue
   double loss = 0;                 // probability that a frame is corrupt at each receiving end
@@ -38,7 +38,7 @@ struct Ns3NetOptions {
   uint32_t queue_disc_packets = 100;    // kDumbbell: the queue discipline's limit
   uint32_t ns3_seed = 1;                // >= 1
   uint64_t ns3_run = 1;
-  Config config;     // every host's; host i runs with seed config.seed + i
+  shunt::Config config;     // every host's; host i runs with seed config.seed + i
   std::string pcap;  // if not empty: pcap of every link device, `pcap-<node>-<device>.pcap`
 };
 
@@ -52,4 +52,4 @@ class Ns3Net : public Net {
 // exists in this process.
 std::unique_ptr<Ns3Net> make_ns3_net(const Ns3NetOptions& options, std::string& error);
 
-}  // namespace shunt::bindings
+}  // namespace nicmodel
