@@ -41,6 +41,7 @@
 #include "stack/net/stack.h"
 #include "stack/socket/socket_api.h"
 #include "tests/support/child_process.h"
+#include "tests/support/kernel_report.h"
 
 namespace shunt {
 namespace {
@@ -230,39 +231,6 @@ KernelPeer& env() {
 }
 
 // ----- UDP exchange between a Shunt socket and a kernel socket in the namespace.
-
-union SockAddr {
-  sockaddr sa;
-  sockaddr_in v4;
-  sockaddr_in6 v6;
-  sockaddr_storage any;
-};
-
-SockAddr make_addr(const std::string& ip, uint16_t port, socklen_t* len) {
-  SockAddr a{};
-  if (ip.find(':') == std::string::npos) {
-    a.v4.sin_family = AF_INET;
-    a.v4.sin_port = htons(port);
-    inet_pton(AF_INET, ip.c_str(), &a.v4.sin_addr);
-    *len = sizeof a.v4;
-  } else {
-    a.v6.sin6_family = AF_INET6;
-    a.v6.sin6_port = htons(port);
-    inet_pton(AF_INET6, ip.c_str(), &a.v6.sin6_addr);
-    *len = sizeof a.v6;
-  }
-  return a;
-}
-
-std::string addr_str(const SockAddr& a) {
-  char buf[INET6_ADDRSTRLEN] = "?";
-  if (a.sa.sa_family == AF_INET) {
-    inet_ntop(AF_INET, &a.v4.sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(a.v4.sin_port));
-  }
-  inet_ntop(AF_INET6, &a.v6.sin6_addr, buf, sizeof buf);
-  return "[" + std::string(buf) + "]:" + std::to_string(ntohs(a.v6.sin6_port));
-}
 
 std::string payload(size_t n, char seed) {
   std::string s(n, '\0');

@@ -38,9 +38,13 @@
 #include "stack/net/tcp/tcp.h"
 #include "stack/socket/socket_api.h"
 #include "support/child_process.h"
+#include "support/kernel_report.h"
 
 namespace shunt {
 namespace {
+
+using test::make_addr;
+using test::SockAddr;
 
 constexpr Nanos kSetupLimit = 20 * kSecond;     // open, peer attach, handshake
 constexpr Nanos kStepLimit = 10 * kSecond;      // one datagram's answer, one small exchange
@@ -130,29 +134,6 @@ struct Node {
     return stack->counters().sum(prefix) + nic->model->counters().sum(prefix) + nic->cable->counters().sum(prefix);
   }
 };
-
-union SockAddr {
-  sockaddr sa;
-  sockaddr_in v4;
-  sockaddr_in6 v6;
-  sockaddr_storage any;
-};
-
-SockAddr make_addr(const std::string& ip, uint16_t port, socklen_t* len) {
-  SockAddr a{};
-  if (ip.find(':') == std::string::npos) {
-    a.v4.sin_family = AF_INET;
-    a.v4.sin_port = htons(port);
-    inet_pton(AF_INET, ip.c_str(), &a.v4.sin_addr);
-    *len = sizeof a.v4;
-  } else {
-    a.v6.sin6_family = AF_INET6;
-    a.v6.sin6_port = htons(port);
-    inet_pton(AF_INET6, ip.c_str(), &a.v6.sin6_addr);
-    *len = sizeof a.v6;
-  }
-  return a;
-}
 
 int bound_socket(SocketApi& api, int type, const std::string& ip, uint16_t port) {
   socklen_t len = 0;
