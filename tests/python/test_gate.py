@@ -33,6 +33,13 @@ def base(tmp_path):
     return write(tmp_path / "baseline.json", [point(size=64), point(size=1024)])
 
 
+def gate_with_one_metric(tmp_path, capsys, base, size, metric, value):
+    """The gate on the baseline's two points with one metric of point `size` set to value."""
+    now = [point(size=64), point(size=1024)]
+    now[[64, 1024].index(size)].metrics[metric] = value
+    return run(capsys, "--baseline", base, "--current", write(tmp_path / "now.json", now))
+
+
 def test_equal_results_pass(tmp_path, capsys, base):
     now = write(tmp_path / "now.json", [point(size=64), point(size=1024)])
     rc, out, _ = run(capsys, "--baseline", base, "--current", now)
@@ -41,10 +48,7 @@ def test_equal_results_pass(tmp_path, capsys, base):
 
 
 def test_a_worse_latency_fails_with_one_line_naming_everything(tmp_path, capsys, base):
-    worse = point(size=1024)
-    worse.metrics["rtt_p99_ns"] = 3000
-    now = write(tmp_path / "now.json", [point(size=64), worse])
-    rc, out, _ = run(capsys, "--baseline", base, "--current", now)
+    rc, out, _ = gate_with_one_metric(tmp_path, capsys, base, 1024, "rtt_p99_ns", 3000)
     assert rc == 1
     lines = [ln for ln in out.splitlines() if ln.startswith("REGRESSION")]
     assert lines == ['REGRESSION udp_pingpong sim {"count": 200, "size": 1024} rtt_p99_ns: '
@@ -53,19 +57,14 @@ def test_a_worse_latency_fails_with_one_line_naming_everything(tmp_path, capsys,
 
 
 def test_a_lower_throughput_is_a_regression_and_even_a_tiny_change_counts(tmp_path, capsys, base):
-    worse = point(size=64)
-    worse.metrics["round_trips_per_s"] = 4.5e5 - 0.1  # virtual time is exact: no tolerance
-    now = write(tmp_path / "now.json", [worse, point(size=1024)])
-    rc, out, _ = run(capsys, "--baseline", base, "--current", now)
+    # virtual time is exact: no tolerance
+    rc, out, _ = gate_with_one_metric(tmp_path, capsys, base, 64, "round_trips_per_s", 4.5e5 - 0.1)
     assert rc == 1
     assert "round_trips_per_s: 450000 -> 449999.9 (higher is better" in out
 
 
 def test_an_improvement_passes_and_says_to_update_the_baseline(tmp_path, capsys, base):
-    better = point(size=64)
-    better.metrics["rtt_p50_ns"] = 2000
-    now = write(tmp_path / "now.json", [better, point(size=1024)])
-    rc, out, _ = run(capsys, "--baseline", base, "--current", now)
+    rc, out, _ = gate_with_one_metric(tmp_path, capsys, base, 64, "rtt_p50_ns", 2000)
     assert rc == 0
     assert ("improved udp_pingpong sim {\"count\": 200, \"size\": 64} rtt_p50_ns: 2100 -> 2000 "
             "(lower is better, -4.76%); update the baseline with --update") in out
@@ -73,10 +72,7 @@ def test_an_improvement_passes_and_says_to_update_the_baseline(tmp_path, capsys,
 
 
 def test_a_change_of_a_metric_without_direction_fails(tmp_path, capsys, base):
-    changed = point(size=64)
-    changed.metrics["round_trips"] = 199
-    now = write(tmp_path / "now.json", [changed, point(size=1024)])
-    rc, out, _ = run(capsys, "--baseline", base, "--current", now)
+    rc, out, _ = gate_with_one_metric(tmp_path, capsys, base, 64, "round_trips", 199)
     assert rc == 1
     assert "CHANGED udp_pingpong sim" in out and "round_trips: 200 -> 199 (no direction" in out
 
