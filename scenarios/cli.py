@@ -26,6 +26,7 @@ from typing import Any, Sequence
 
 from . import scenario as sc
 from .result import Result
+from .store import Store, default_store_path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -59,8 +60,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'SCENARIO'.ljust(w0)}  {'BACKENDS'.ljust(w1)}  DESCRIPTION")
     for r in rows:
         print(f"{r[0].ljust(w0)}  {r[1].ljust(w1)}  {r[2]}")
-    print(f"\nbackends rxe (a soft-RoCE guest) and mlx5 (ConnectX hosts, --inventory) run the "
-          f"real-time scenarios through hil/. `scenario info NAME` lists a scenario's parameters.")
+    print("\nbackends rxe (a soft-RoCE guest) and mlx5 (ConnectX hosts, --inventory) run the "
+          "real-time scenarios through hil/. `scenario info NAME` lists a scenario's parameters.")
     return EXIT_OK
 
 
@@ -102,30 +103,11 @@ def _progress(total: int, desc: str, quiet: bool) -> Any:
     return tqdm(total=total, desc=desc, unit="point", file=sys.stderr, dynamic_ncols=True)
 
 
-def _open_store(path: str) -> Any:
+def _open_store(path: str) -> Store:
     try:
-        store = importlib.import_module(f"{__package__}.store")
-    except ImportError as e:
-        raise sc.ScenarioError(f"the results store (scenarios/store.py) cannot be imported: {e}")
-    try:
-        return store.Store(path)
+        return Store(path)
     except Exception as e:  # noqa: BLE001  (store.StoreError and OSError: one line each)
         raise sc.ScenarioError(f"results store {path}: {e}") from None
-
-
-def default_store_path() -> str:
-    env = os.environ.get("SHUNT_RESULTS")
-    if env:
-        return env
-    try:
-        store = importlib.import_module(f"{__package__}.store")
-        for attr in ("DEFAULT_PATH", "default_path"):
-            v = getattr(store, attr, None)
-            if v:
-                return str(v() if callable(v) else v)
-    except ImportError:
-        pass
-    return "shunt-results.sqlite"
 
 
 def run_matrix(name: str, backend: str, points: list[dict[str, Any]], repeat: int, jobs: int,
@@ -208,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = None
     store_path = None
     if not args.no_store:
-        store_path = args.store or default_store_path()
+        store_path = args.store or str(default_store_path())
         store = _open_store(store_path)
     results, errors = run_matrix(s.name, args.backend, points, args.repeat, jobs, args.dask,
                                  options, quiet=args.quiet)

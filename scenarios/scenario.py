@@ -9,7 +9,6 @@ time kind, creation time and wall time filled in.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import itertools
 import os
 import pathlib
@@ -20,6 +19,7 @@ import time
 from typing import Any, Callable, Iterable, Sequence
 
 from .result import REAL, VIRTUAL, Result
+from .store import now_iso
 
 # Every backend a scenario can name, and whether its time is virtual or real.
 VIRTUAL_BACKENDS = ("sim", "ns3")
@@ -280,10 +280,6 @@ def machine() -> dict[str, Any]:
         _MACHINE = {"cpu": cpu, "cores": os.cpu_count() or 0, "kernel": platform.release(),
                     "host": socket.gethostname(), "python": platform.python_version()}
     return dict(_MACHINE)
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
 
 
 # ----- Running a point

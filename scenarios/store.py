@@ -278,5 +278,3 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot read results: {e}") from None
 
-
-default_path = default_store_path  # the name scenarios/cli.py looks for

@@ -4,7 +4,6 @@ the command line (list, info, run into a temporary store, the printed table)."""
 import json
 import os
 import subprocess
-import sys
 import types
 
 import pytest
