@@ -240,8 +240,8 @@ def gate_points() -> list[tuple[str, str, dict[str, Any]]]:
 
 def run_gate_points(jobs: int | None = None, quiet: bool = True) -> tuple[list[Result], list[str]]:
     """Runs every gate point through the scenario runner: (results, error lines)."""
-    from . import scenario as sc  # noqa: PLC0415
     import shunt  # noqa: PLC0415
+    from .cli import run_matrix  # noqa: PLC0415  (a process pool over the points)
     try:
         shunt.require_bindings()
     except ImportError as e:
@@ -252,23 +252,11 @@ def run_gate_points(jobs: int | None = None, quiet: bool = True) -> tuple[list[R
         by_scenario.setdefault((name, backend), []).append(p)
     results: list[Result] = []
     errors: list[str] = []
-    try:
-        from .cli import run_matrix  # noqa: PLC0415  (a process pool over the points)
-    except ImportError:
-        run_matrix = None
     jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     for (name, backend), pts in by_scenario.items():
-        if run_matrix is not None:
-            rs, es = run_matrix(name, backend, pts, 1, jobs, None, {}, quiet=quiet)
-            results += rs
-            errors += [f"{name} {backend} {e}" for e in es]
-            continue
-        for p in pts:
-            d = sc.run_point_json(name, backend, p)
-            if "error" in d:
-                errors.append(f"{name} {backend} {json.dumps(p, sort_keys=True)}: {d['error']}")
-            else:
-                results.append(Result.from_json(d))
+        rs, es = run_matrix(name, backend, pts, 1, jobs, None, {}, quiet=quiet)
+        results += rs
+        errors += [f"{name} {backend} {e}" for e in es]
     return results, errors
 
 

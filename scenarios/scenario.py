@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import os
 import pathlib
 import platform
@@ -76,7 +77,7 @@ class Param:
                 v = _parse_int(t)
             elif self.type is float:
                 v = float(t)
-                if v != v or v in (float("inf"), float("-inf")):
+                if not math.isfinite(v):
                     raise ValueError
             else:
                 v = t
@@ -128,7 +129,7 @@ def _parse_int(t: str) -> int:
 
 # ----- Scenarios and the registry
 
-# fn(ctx, point) -> {"metrics": {...}, "histograms": {...}} or just the metrics dict.
+# fn(ctx, point) -> {"metrics": {...}, "histograms": {...}} (histograms optional).
 ScenarioFn = Callable[[Any, dict[str, Any]], dict[str, Any]]
 
 
@@ -298,8 +299,7 @@ def run_point(name: str, backend: str, point: dict[str, Any],
     t0 = time.monotonic()
     out = fn(ctx, dict(point))
     wall = time.monotonic() - t0
-    metrics = out.get("metrics", out) if isinstance(out, dict) else {}
-    histograms = out.get("histograms", {}) if "metrics" in out else {}
+    metrics, histograms = out["metrics"], out.get("histograms", {})
     return Result(scenario=name, backend=backend, params=dict(point),
                   metrics={k: float(v) for k, v in metrics.items()},
                   time_kind=time_kind(backend), commit=commit(), machine=machine(),
