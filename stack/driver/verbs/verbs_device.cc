@@ -493,10 +493,8 @@ void VerbsDevice::post_receives() {
 }
 
 size_t VerbsDevice::rx_burst(PacketPtr* out, size_t max) {
-  if (!qp_ || !mr_ || !pool_) return 0;
-  reap_sends();
-  if (needs_recovery_ || max == 0) return 0;
-  if (armed_) drain_events();
+  // Send completions were reaped by service() at the start of this Stack::poll.
+  if (!qp_ || !mr_ || !pool_ || needs_recovery_ || max == 0) return 0;
   const int got = ops_.poll_cq(recv_cq_, int(std::min<size_t>(max, kBatch)), wc_);
   if (got < 0) {
     ++cq_poll_failed_;
@@ -548,11 +546,16 @@ size_t VerbsDevice::rx_burst(PacketPtr* out, size_t max) {
     out[n++] = std::move(p);
   }
   post_receives();
-  if (got == 0 && channel_ && !armed_) {
-    // Idle: ask for an event on the next completion, so the owner may sleep on wait_fd().
-    if (ops_.req_notify_cq(recv_cq_) == 0) armed_ = true;
-  }
   return n;
+}
+
+void VerbsDevice::arm_wait() {
+  // The owner is about to sleep on wait_fd(): an event on the next receive completion.
+  if (channel_ && recv_cq_ && !armed_ && ops_.req_notify_cq(recv_cq_) == 0) armed_ = true;
+}
+
+void VerbsDevice::ack_wait() {
+  if (channel_) drain_events();
 }
 
 size_t VerbsDevice::tx_burst(PacketPtr* frames, size_t count) {

@@ -72,6 +72,8 @@ class VerbsDevice final : public Device {
   size_t rx_burst(PacketPtr* out, size_t max) override;
   size_t tx_burst(PacketPtr* frames, size_t n) override;
   int wait_fd() const override;
+  void arm_wait() override;
+  void ack_wait() override;
   Nanos service(Nanos now) override;
 
   uint32_t qpn() const { return qpn_; }
