@@ -67,15 +67,9 @@ PeerTable::Learned PeerTable::learn(const MacAddr& mac, const Gid& gid, uint32_t
     }
     return r;
   }
-  size_t e = entries_.size();
-  if (size_ < entries_.size()) {
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      if (!entries_[i].in_use) {
-        e = i;
-        break;
-      }
-    }
-  } else {
+  // Entries are only freed by an eviction, which refills the same one: [0, size_) are in use.
+  size_t e = size_;
+  if (size_ == entries_.size()) {
     // Full: the least recently used goes (a linear scan, only when a new peer arrives).
     e = 0;
     for (size_t i = 1; i < entries_.size(); ++i)

@@ -2,7 +2,7 @@
 // owns, found again from the completion's wr_id. A wr_id is generation << 32 | slot: after a
 // recovery (the QP went through RESET and every outstanding buffer was reclaimed) completions
 // of the old generation still in the CQ are recognised as stale and ignored. Fixed storage,
-// allocated once; pure, unit-tested (tests/unit/verbs_ring.cc).
+// allocated once; pure, unit-tested (tests/unit/verbs_peers.cc).
 #pragma once
 #include <cstddef>
 #include <cstdint>
