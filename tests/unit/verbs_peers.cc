@@ -1,18 +1,12 @@
 // The verbs driver's bookkeeping: the bounded peer table (MAC -> GID, QPN, address handle) and
 // the rings of outstanding work requests with their generations.
 #include <boost/test/unit_test.hpp>
-#include <ostream>
 #include <map>
 
 #include "stack/core/buffer.h"
 #include "stack/driver/verbs/peer_table.h"
 #include "stack/driver/verbs/work_ring.h"
-
-namespace shunt {
-// Boost.Test prints the values of failed comparisons.
-inline std::ostream& operator<<(std::ostream& os, const MacAddr& m) { return os << m.str(); }
-inline std::ostream& operator<<(std::ostream& os, const Ipv6Addr& a) { return os << a.str(); }
-}  // namespace shunt
+#include "tests/support/verbs_print.h"
 
 namespace shunt::verbs {
 namespace {

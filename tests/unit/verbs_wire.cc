@@ -1,17 +1,11 @@
 // The verbs driver's encapsulation (stack/driver/verbs/ud_wire.h): Ethernet frames to UD
 // messages and back, the GRH, the MAC <-> (GID, QPN) mapping, hostile messages.
 #include <boost/test/unit_test.hpp>
-#include <ostream>
 #include <cstring>
 #include <vector>
 
 #include "stack/driver/verbs/ud_wire.h"
-
-namespace shunt {
-// Boost.Test prints the values of failed comparisons.
-inline std::ostream& operator<<(std::ostream& os, const MacAddr& m) { return os << m.str(); }
-inline std::ostream& operator<<(std::ostream& os, const Ipv6Addr& a) { return os << a.str(); }
-}  // namespace shunt
+#include "tests/support/verbs_print.h"
 
 namespace shunt::verbs {
 namespace {
