@@ -19,7 +19,9 @@ left() { echo $((limit - ($(date +%s) - start))); }
 for p in qemu-system-x86_64 busybox cpio depmod; do
   command -v "$p" > /dev/null || { echo "hil/rxe/ci.sh: $p is not installed (.ci/setup installs qemu-system-x86 busybox-static kmod cpio): skipped"; exit 77; }
 done
-[ -f "$build/lib/libshunt.so" ] || { echo "hil/rxe/ci.sh: $build/lib/libshunt.so is not built"; exit 1; }
+for f in lib/libshunt.so tests/verbs_pingpong; do
+  [ -f "$build/$f" ] || { echo "hil/rxe/ci.sh: $build/$f is not built"; exit 1; }
+done
 status=0
 
 echo "== hil/rxe: guest image"
